@@ -1,0 +1,66 @@
+"""The one entry point, ``sam2-annotator``.
+
+Each subcommand lives in :mod:`sam2_annotator.commands` as a module with ``register(subparsers)``;
+this file only assembles them. Command modules import their heavy dependencies lazily so that
+``--help`` stays fast. Without a subcommand the GUI starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from sam2_annotator import __version__
+from sam2_annotator.errors import UserError
+
+log = logging.getLogger(__name__)
+
+#: Subcommand modules under ``sam2_annotator.commands``, in the order ``--help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "segment",
+    "encode",
+    "models",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sam2-annotator",
+        description="Segment objects with SAM2 on ONNX Runtime and save COCO annotations.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"sam2_annotator.commands.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

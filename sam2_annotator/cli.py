@@ -27,6 +27,10 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    return _build()[0]
+
+
+def _build() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     parser = argparse.ArgumentParser(
         prog="sam2-annotator",
         description="Segment objects with SAM2 on ONNX Runtime and save COCO annotations.",
@@ -37,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"sam2_annotator.commands.{name}")
         module.register(subparsers)
-    return parser
+    return parser, subparsers
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -45,7 +49,26 @@ def _configure_logging(verbosity: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _wants_gui(argv: Sequence[str]) -> bool:
+    """No subcommand (``sam2-annotator``, ``sam2-annotator photo.jpg --model DIR``) = the GUI."""
+    if not argv:
+        return True
+    first = argv[0]
+    if first in ("-h", "--help", "--version") or first.startswith("-v"):
+        return False
+    return first not in _command_names()
+
+
+def _command_names() -> set[str]:
+    return set(_build()[1].choices)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _wants_gui(argv):
+        from sam2_annotator.gui.app import main as gui_main
+
+        return gui_main(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)

@@ -19,7 +19,7 @@ def install_torchvision_shim() -> None:
         import torchvision.transforms  # noqa: F401
 
         return
-    except Exception:  # noqa: BLE001 - any failure to import the real one means: use the shim
+    except Exception:  # any failure to import the real one means: use the shim
         for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
             del sys.modules[name]
 
@@ -40,7 +40,10 @@ def install_torchvision_shim() -> None:
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             out = F.interpolate(
-                x.unsqueeze(0), size=self.size, mode="bilinear", align_corners=False,
+                x.unsqueeze(0),
+                size=self.size,
+                mode="bilinear",
+                align_corners=False,
                 antialias=True,
             )
             return out.squeeze(0)

@@ -67,5 +67,7 @@ def engine_from_args(args: argparse.Namespace) -> Sam2Engine:
     from sam2_annotator.engine.predictor import Sam2Engine
     from sam2_annotator.engine.providers import SessionConfig, parse_provider_list
 
-    config = SessionConfig(providers=tuple(parse_provider_list(args.providers)), threads=args.threads)
+    config = SessionConfig(
+        providers=tuple(parse_provider_list(args.providers)), threads=args.threads
+    )
     return Sam2Engine(model_files_from_args(args), config)

@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "cache, so opening those images later is instant. Already cached images are skipped.",
     )
     parser.add_argument("folder", type=Path, metavar="DIR", help="folder of images")
-    parser.add_argument("--cache-dir", type=Path, help="embedding cache folder (default: user cache)")
+    parser.add_argument(
+        "--cache-dir", type=Path, help="embedding cache folder (default: user cache)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_arguments(parser)
     parser.set_defaults(func=run)
@@ -56,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     for path in bar:
         bar.set_postfix_str(path.name, refresh=False)
         _encode_one(engine, disk, path, report)
-    print(f"{report.encoded} encoded, {report.cached} already cached, {len(report.failed)} failed "
-          f"-> {disk.folder}")
+    print(
+        f"{report.encoded} encoded, {report.cached} already cached, {len(report.failed)} failed "
+        f"-> {disk.folder}"
+    )
     for line in report.failed:
         print(f"  failed: {line}")
     return 1 if report.failed else 0

@@ -19,9 +19,12 @@ def _numbers(text: str, counts: tuple[int, ...], what: str) -> list[float]:
     try:
         values = [float(p) for p in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{what} {text!r} must be numbers separated by commas")
+        message = f"{what} {text!r} must be numbers separated by commas"
+        raise argparse.ArgumentTypeError(message) from None
     if len(values) not in counts:
-        raise argparse.ArgumentTypeError(f"{what} {text!r} needs {' or '.join(map(str, counts))} numbers")
+        raise argparse.ArgumentTypeError(
+            f"{what} {text!r} needs {' or '.join(map(str, counts))} numbers"
+        )
     return values
 
 
@@ -29,7 +32,9 @@ def point_arg(text: str) -> tuple[float, float, int]:
     values = _numbers(text, (2, 3), "point")
     label = 1 if len(values) == 2 else values[2]
     if label not in (0, 1):
-        raise argparse.ArgumentTypeError(f"point {text!r}: the label must be 1 (positive) or 0 (negative)")
+        raise argparse.ArgumentTypeError(
+            f"point {text!r}: the label must be 1 (positive) or 0 (negative)"
+        )
     return values[0], values[1], int(label)
 
 
@@ -47,18 +52,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "any other prompt gives SAM2's single-mask output.",
     )
     parser.add_argument("image", type=Path, help="the image file")
-    parser.add_argument("--point", type=point_arg, action="append", default=[],
-                        metavar="X,Y[,1|0]", help="a point; label 1 = positive (default), 0 = negative")
+    parser.add_argument(
+        "--point",
+        type=point_arg,
+        action="append",
+        default=[],
+        metavar="X,Y[,1|0]",
+        help="a point; label 1 = positive (default), 0 = negative",
+    )
     parser.add_argument("--box", type=box_arg, metavar="X0,Y0,X1,Y1", help="a box")
-    parser.add_argument("--mask-input", type=Path, metavar="NPY",
-                        help="previous low-res logits (from --save-logits) to refine")
-    parser.add_argument("--candidate", type=int, metavar="I",
-                        help="use candidate I instead of the automatic choice")
-    parser.add_argument("--multimask", action=argparse.BooleanOptionalAction, default=None,
-                        help="force multimask (best of three) or single-mask output")
+    parser.add_argument(
+        "--mask-input",
+        type=Path,
+        metavar="NPY",
+        help="previous low-res logits (from --save-logits) to refine",
+    )
+    parser.add_argument(
+        "--candidate", type=int, metavar="I", help="use candidate I instead of the automatic choice"
+    )
+    parser.add_argument(
+        "--multimask",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="force multimask (best of three) or single-mask output",
+    )
     parser.add_argument("--out", type=Path, required=True, metavar="PNG", help="mask file to write")
-    parser.add_argument("--save-logits", type=Path, metavar="NPY",
-                        help="write the chosen low-res logits, for a later --mask-input")
+    parser.add_argument(
+        "--save-logits",
+        type=Path,
+        metavar="NPY",
+        help="write the chosen low-res logits, for a later --mask-input",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_model_arguments(parser)
     parser.set_defaults(func=run)
@@ -129,8 +153,12 @@ def run(args: argparse.Namespace) -> int:
 def _print_summary(s: dict) -> None:
     scores = ", ".join(f"{i}:{v:.3f}" for i, v in enumerate(s["scores"]))
     print(f"model      {s['model']} ({s['contract']} contract) on {s['provider']}")
-    print(f"mode       {'multimask' if s['multimask'] else 'single-mask'}; "
-          f"chosen candidate {s['candidate']} (score {s['score']:.3f}); scores {scores}")
-    print(f"timing     encoder {s['encoder_ms']:.0f} ms, decoder {s['decoder_ms']:.1f} ms "
-          f"(session load {s['load_ms']:.0f} ms)")
+    print(
+        f"mode       {'multimask' if s['multimask'] else 'single-mask'}; "
+        f"chosen candidate {s['candidate']} (score {s['score']:.3f}); scores {scores}"
+    )
+    print(
+        f"timing     encoder {s['encoder_ms']:.0f} ms, decoder {s['decoder_ms']:.1f} ms "
+        f"(session load {s['load_ms']:.0f} ms)"
+    )
     print(f"mask       {s['mask_pixels']} px -> {s['out']}")

@@ -52,8 +52,9 @@ def choose_single(output: DecoderOutput) -> int:
 def upsample_logits(logits: np.ndarray, orig_hw: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of (h, w) float32 logits to ``orig_hw`` (half-pixel centres, edge clamp)."""
     height, width = orig_hw
-    return cv2.resize(logits.astype(np.float32, copy=False), (width, height),
-                      interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(
+        logits.astype(np.float32, copy=False), (width, height), interpolation=cv2.INTER_LINEAR
+    )
 
 
 def logits_to_mask(logits: np.ndarray, orig_hw: tuple[int, int]) -> np.ndarray:

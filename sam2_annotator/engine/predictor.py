@@ -148,8 +148,10 @@ class Sam2Engine:
         feed = {self.contract.encoder_input_name: tensor}
         try:
             values = session.run(names, feed, cancel.run_options if cancel else None)
-        except (ort.capi.onnxruntime_pybind11_state.Fail,
-                ort.capi.onnxruntime_pybind11_state.RuntimeException) as exc:
+        except (
+            ort.capi.onnxruntime_pybind11_state.Fail,
+            ort.capi.onnxruntime_pybind11_state.RuntimeException,
+        ) as exc:
             if cancel is not None and cancel.cancelled:
                 raise OperationCancelled("encoding cancelled") from exc
             raise ModelError(f"the encoder failed: {exc}") from exc
@@ -219,8 +221,10 @@ def select_candidate(output: DecoderOutput, multimask: bool, candidate: int | No
     count = len(output.iou_predictions)
     if candidate is not None:
         if not 0 <= candidate < count:
-            raise PromptError(f"candidate {candidate} does not exist; this model returns {count}"
-                              f" candidates (0..{count - 1})")
+            raise PromptError(
+                f"candidate {candidate} does not exist; this model returns {count}"
+                f" candidates (0..{count - 1})"
+            )
         return candidate
     return postprocess.best_multimask(output) if multimask else postprocess.choose_single(output)
 
@@ -238,8 +242,8 @@ def validate_prompt(prompt: Prompt, orig_hw: tuple[int, int]) -> None:
         raise PromptError("point labels must be 1 (positive) or 0 (negative)")
     if not np.isfinite(points).all():
         raise PromptError("point coordinates must be finite numbers")
-    outside = (points[:, 0] < 0) | (points[:, 0] > width) | (points[:, 1] < 0) | (
-        points[:, 1] > height
+    outside = (
+        (points[:, 0] < 0) | (points[:, 0] > width) | (points[:, 1] < 0) | (points[:, 1] > height)
     )
     if outside.any():
         x, y = points[np.flatnonzero(outside)[0]]
@@ -255,10 +259,14 @@ def _validate_box(box: np.ndarray, width: int, height: int) -> None:
     if x1 <= x0 or y1 <= y0:
         raise PromptError(f"box ({x0:g},{y0:g},{x1:g},{y1:g}) must have x0 < x1 and y0 < y1")
     if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
-        raise PromptError(f"box ({x0:g},{y0:g},{x1:g},{y1:g}) is outside the {width}x{height} image")
+        raise PromptError(
+            f"box ({x0:g},{y0:g},{x1:g},{y1:g}) is outside the {width}x{height} image"
+        )
 
 
-def prompt_to_model_input(prompt: Prompt, orig_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def prompt_to_model_input(
+    prompt: Prompt, orig_hw: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates (1, N, 2) in the model's input space and float labels (1, N).
 
     Box corners come first (labels 2 and 3), then the points, as the reference concatenates

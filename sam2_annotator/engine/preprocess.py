@@ -25,7 +25,7 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 @dataclass(frozen=True)
 class AxisWeights:
-    """Sparse resampling weights for one axis: ``out[i] = sum_k weights[i, k] * in[index[i, k]]``."""
+    """Sparse weights for one axis: ``out[i] = sum_k weights[i, k] * in[index[i, k]]``."""
 
     index: np.ndarray  # (out, taps) int64
     weights: np.ndarray  # (out, taps) float32
@@ -79,7 +79,9 @@ def preprocess(image: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     return np.ascontiguousarray(normalised.transpose(2, 0, 1)[None])
 
 
-def transform_coords(coords: np.ndarray, orig_hw: tuple[int, int], size: int = INPUT_SIZE) -> np.ndarray:
+def transform_coords(
+    coords: np.ndarray, orig_hw: tuple[int, int], size: int = INPUT_SIZE
+) -> np.ndarray:
     """Original-image pixel coordinates ``(..., 2)`` as ``x, y`` -> the model's input space.
 
     Same arithmetic as the reference (normalise by width/height, then scale), in float32.

@@ -56,10 +56,14 @@ def _variants() -> dict[str, Variant]:
     table: dict[str, Variant] = {}
     sizes = {"t": "tiny", "s": "small", "b+": "base_plus", "l": "large"}
     for short, long in sizes.items():
-        v21 = Variant(f"sam2.1_hiera_{short}", f"configs/sam2.1/sam2.1_hiera_{short}.yaml",
-                      f"sam2.1_hiera_{long}.pt")
-        v20 = Variant(f"sam2_hiera_{short}", f"configs/sam2/sam2_hiera_{short}.yaml",
-                      f"sam2_hiera_{long}.pt")
+        v21 = Variant(
+            f"sam2.1_hiera_{short}",
+            f"configs/sam2.1/sam2.1_hiera_{short}.yaml",
+            f"sam2.1_hiera_{long}.pt",
+        )
+        v20 = Variant(
+            f"sam2_hiera_{short}", f"configs/sam2/sam2_hiera_{short}.yaml", f"sam2_hiera_{long}.pt"
+        )
         for v, long_name in ((v21, f"sam2.1_hiera_{long}"), (v20, f"sam2_hiera_{long}")):
             table[v.name] = v
             table[long_name] = v
@@ -96,8 +100,12 @@ def build_model(variant: Variant, checkpoint: Path | None, seed: int) -> torch.n
     if checkpoint is not None and not checkpoint.is_file():
         raise UserError(f"checkpoint not found: {checkpoint}")
     try:
-        model = build_sam2(variant.config, ckpt_path=str(checkpoint) if checkpoint else None,
-                           device="cpu", mode="eval")
+        model = build_sam2(
+            variant.config,
+            ckpt_path=str(checkpoint) if checkpoint else None,
+            device="cpu",
+            mode="eval",
+        )
     except (RuntimeError, KeyError) as exc:
         raise ModelError(
             f"cannot load {checkpoint} as {variant.name}: {str(exc).splitlines()[0]} "
@@ -188,6 +196,9 @@ def export_model(
     with torch.no_grad(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+        # SAM2's shape checks become constants in the trace; that is right because the encoder
+        # input is always 1024x1024 and only the decoder's point count is dynamic.
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         _export_encoder(torch, encoder_wrapper(model).eval(), out_dir / ENCODER_FILE)
         _export_decoder(torch, decoder_wrapper(model).eval(), out_dir / DECODER_FILE)
     manifest = _manifest(torch, variant, out_dir, checkpoint, seed)

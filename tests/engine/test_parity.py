@@ -43,6 +43,10 @@ def cases_for(width: int, height: int) -> list[Case]:
     ]
 
 
+def second_click(width: int, height: int) -> tuple[float, float]:
+    return 700 * width / 1800, 450 * height / 1200
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
@@ -50,8 +54,8 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def reference():
-    from tests.reference import reference_predictor
     from tests.conftest import TEST_CONFIG, TEST_SEED
+    from tests.reference import reference_predictor
 
     return reference_predictor(TEST_CONFIG, TEST_SEED)
 
@@ -105,16 +109,18 @@ def test_engine_matches_reference(image_name, shared_images, engine, reference) 
         assert overlap >= MIN_IOU, f"{case.name}: mask IoU {overlap}"
         np.testing.assert_allclose(
             ours.scores[list(ours.multimask_candidates)] if multimask else [ours.score],
-            ref_scores, atol=1e-4,
+            ref_scores,
+            atol=1e-4,
         )
 
-        # Second click: refine with the previous low-res logits, each side with its own.
-        refine = Case(case.name + "+refine", case.points + [(case.points or [(0, 0)])[0]],
-                      case.labels + [1], case.box)
-        if not case.points:
-            refine = Case(case.name + "+refine", [((case.box[0] + case.box[2]) / 2,
-                                                   (case.box[1] + case.box[3]) / 2)], [1],
-                          case.box)
+        # Second click: a new positive point, refined with the previous low-res logits
+        # (each side feeds back its own, as a user's session would).
+        refine = Case(
+            f"{case.name}+refine",
+            [*case.points, second_click(width, height)],
+            [*case.labels, 1],
+            case.box,
+        )
         ref_prev = ref_low[int(np.argmax(ref_scores))][None] if multimask else ref_low
         prompt2 = Prompt(
             points=np.array(refine.points, np.float32).reshape(-1, 2),

@@ -91,7 +91,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if results:
         worst_diff = max(r[1] for r in results)
         worst_iou = min(r[2] for r in results)
+        span = min(r[3] for r in results), max(r[3] for r in results)
         terminalreporter.write_line(
             f"parity vs PyTorch: {len(results)} cases, worst |low-res logit diff| "
-            f"{worst_diff:.2e}, worst mask IoU {worst_iou:.5f}"
+            f"{worst_diff:.2e}, worst mask IoU {worst_iou:.6f} (reference |logits| peak "
+            f"{span[0]:.1f}..{span[1]:.1f})"
         )

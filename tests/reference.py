@@ -29,7 +29,7 @@ def install_torchvision_shim() -> None:
 
     class ToTensor:
         def __call__(self, pic: np.ndarray) -> torch.Tensor:
-            array = np.asarray(pic)
+            array = np.array(pic)  # a writable copy, as torch.from_numpy wants
             tensor = torch.from_numpy(array.transpose((2, 0, 1))).contiguous()
             return tensor.to(dtype=torch.float32).div(255)
 

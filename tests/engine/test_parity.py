@@ -74,8 +74,8 @@ def _reference_predict(predictor, case: Case, multimask: bool, mask_input=None):
     return logits > 0, scores, low_res
 
 
-#: (case, max |logit diff|, IoU) of every case run; printed by the terminal summary hook.
-RESULTS: list[tuple[str, float, float]] = []
+#: (case, max |logit diff|, IoU, max |reference logit|) of every case; printed by the summary hook.
+RESULTS: list[tuple[str, float, float, float]] = []
 
 
 @pytest.mark.parametrize("image_name", ["truck", "groceries", "cars"])
@@ -104,7 +104,7 @@ def test_engine_matches_reference(image_name, shared_images, engine, reference) 
             ref_mask = ref_masks[0]
         diff = float(np.abs(our_low - ref_low).max())
         overlap = iou(ours.mask, ref_mask)
-        RESULTS.append((f"{image_name}/{case.name}", diff, overlap))
+        RESULTS.append((f"{image_name}/{case.name}", diff, overlap, float(np.abs(ref_low).max())))
         assert diff <= MAX_LOGIT_DIFF, f"{case.name}: logits differ by {diff}"
         assert overlap >= MIN_IOU, f"{case.name}: mask IoU {overlap}"
         np.testing.assert_allclose(
@@ -132,6 +132,8 @@ def test_engine_matches_reference(image_name, shared_images, engine, reference) 
         ref_masks2, _, ref_low2 = _reference_predict(reference, refine, False, ref_prev)
         diff2 = float(np.abs(ours2.chosen_low_res - ref_low2[0]).max())
         overlap2 = iou(ours2.mask, ref_masks2[0])
-        RESULTS.append((f"{image_name}/{refine.name}", diff2, overlap2))
+        RESULTS.append(
+            (f"{image_name}/{refine.name}", diff2, overlap2, float(np.abs(ref_low2).max()))
+        )
         assert diff2 <= MAX_LOGIT_DIFF, f"{refine.name}: logits differ by {diff2}"
         assert overlap2 >= MIN_IOU, f"{refine.name}: mask IoU {overlap2}"

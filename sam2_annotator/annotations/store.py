@@ -1,0 +1,344 @@
+"""A project file on disk with undo, change callbacks and crash-safe autosave (no Qt).
+
+:class:`ProjectStore` is the one object a front end edits through::
+
+    store = ProjectStore.open("project.json")
+    store.listeners.append(lambda change: print(change))
+    image = store.add_image("photos/cat.jpg", width=640, height=480)
+    cat = store.add_category("cat")
+    annotation = store.add_annotation(image.id, cat.id, mask, prompts=..., score=0.97)
+    store.relabel(annotation.id, other.id)
+    store.undo()
+
+Every edit is written at once (``autosave=True``, the default) through
+:func:`~.atomic.write_atomic`. When a save fails the edit stays in memory (and in the undo
+history), :attr:`ProjectStore.dirty` stays true and :class:`~.atomic.ProjectSaveError` is raised to
+the caller; the next successful save writes everything. Listeners are plain callables that get
+one :class:`~.model.Change` at a time, after the edit is complete; a listener that raises is logged
+and does not stop the others. Not thread-safe: call it from one thread (the GUI thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sam2_annotator.annotations.atomic import ProjectSaveError, write_atomic
+from sam2_annotator.annotations.coco_io import (
+    ImportReport,
+    dumps,
+    project_to_coco,
+    read_project,
+)
+from sam2_annotator.annotations.masks import as_mask, mask_to_rle
+from sam2_annotator.annotations.model import (
+    Annotation,
+    Category,
+    Change,
+    ImageRecord,
+    JsonDict,
+    Project,
+    PromptRecord,
+    default_color,
+    rebase,
+    utc_now,
+)
+from sam2_annotator.annotations.undo import (
+    DEFAULT_UNDO_LIMIT,
+    AddAnnotation,
+    Batch,
+    Command,
+    DeleteAnnotation,
+    Relabel,
+    ReplaceMask,
+    UndoStack,
+)
+from sam2_annotator.errors import ProjectError
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Change], Any]
+
+__all__ = ["Listener", "ProjectSaveError", "ProjectStore"]
+
+
+class ProjectStore:
+    """A :class:`~.model.Project` bound to its file (see the module docstring)."""
+
+    def __init__(
+        self,
+        project: Project,
+        path: str | os.PathLike[str],
+        *,
+        autosave: bool = True,
+        undo_limit: int = DEFAULT_UNDO_LIMIT,
+        report: ImportReport | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.project = project
+        self.autosave = autosave
+        self.report = report
+        self.history = UndoStack(undo_limit)
+        self.listeners: list[Listener] = []
+        self.dirty = False
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        images_dir: str | os.PathLike[str] | None = None,
+        check_images: bool = True,
+        autosave: bool = True,
+        undo_limit: int = DEFAULT_UNDO_LIMIT,
+    ) -> ProjectStore:
+        """Open a project (or any COCO instances file) to continue working on it.
+
+        What was repaired or is worth knowing (missing images, renumbered ids...) is in
+        :attr:`report`. Nothing is written until the first edit or :meth:`save`; repaired ids
+        reach the file then. Raises :class:`~sam2_annotator.errors.ProjectError`.
+        """
+        project, report = read_project(path, images_dir=images_dir, check_images=check_images)
+        if images_dir is not None:
+            log.info("image paths will be saved relative to %s", Path(path).parent)
+        return cls(project, path, autosave=autosave, undo_limit=undo_limit, report=report)
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        info: JsonDict | None = None,
+        autosave: bool = True,
+        undo_limit: int = DEFAULT_UNDO_LIMIT,
+        overwrite: bool = False,
+    ) -> ProjectStore:
+        """Start a new, empty project and write it to ``path`` right away."""
+        target = Path(path)
+        if target.exists() and not overwrite:
+            raise ProjectError(f"{target} already exists; open it instead")
+        default_info: JsonDict = {
+            "description": "annotated with sam2-annotator",
+            "version": "1.0",
+            "date_created": utc_now(),
+        }
+        project = Project(root=target.parent, info=info if info is not None else default_info)
+        store = cls(project, target, autosave=autosave, undo_limit=undo_limit)
+        store.save()
+        return store
+
+    @classmethod
+    def import_coco(
+        cls,
+        source: str | os.PathLike[str],
+        path: str | os.PathLike[str],
+        *,
+        images_dir: str | os.PathLike[str] | None = None,
+        autosave: bool = True,
+        overwrite: bool = False,
+    ) -> ProjectStore:
+        """Make a new project file at ``path`` from a COCO file elsewhere (which is not touched).
+
+        Image paths are taken relative to ``images_dir`` (default: the source file's folder) and
+        stored relative to ``path``.
+        """
+        target = Path(path)
+        if target.exists() and not overwrite:
+            raise ProjectError(f"{target} already exists; choose another name")
+        project, report = read_project(source, images_dir=images_dir, root=target.parent)
+        store = cls(project, target, autosave=autosave, report=report)
+        store.save()
+        return store
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def images(self) -> list[ImageRecord]:
+        return list(self.project.images.values())
+
+    @property
+    def categories(self) -> list[Category]:
+        return list(self.project.categories.values())
+
+    def annotations_for(self, image_id: int) -> list[Annotation]:
+        return self.project.annotations_for(image_id)
+
+    def annotation(self, annotation_id: int) -> Annotation:
+        return self.project.annotation(annotation_id)
+
+    def image_path(self, image: ImageRecord | int) -> Path:
+        return self.project.image_path(image)
+
+    # ------------------------------------------------------------------ images and categories
+    # (not undoable: adding an image or a category loses no work)
+
+    def add_image(self, path: str | os.PathLike[str], width: int, height: int) -> ImageRecord:
+        """Add an image file (its path is stored relative to the project file).
+
+        Adding a file that is already in the project returns the existing record.
+        """
+        existing = self.project.image_by_path(path)
+        if existing is not None:
+            return existing
+        if width < 1 or height < 1:
+            raise ValueError(f"image size must be positive, got {width}x{height}")
+        record = ImageRecord(
+            id=self.project.next_image_id(),
+            file_name=self.project.relative_name(path),
+            width=int(width),
+            height=int(height),
+        )
+        self._apply([self.project.add_image(record)])
+        return record
+
+    def add_category(
+        self,
+        name: str,
+        *,
+        supercategory: str = "",
+        color: tuple[int, int, int] | None = None,
+        category_id: int | None = None,
+    ) -> Category:
+        """Add a category; its colour defaults to a distinct one derived from its id."""
+        if not name.strip():
+            raise ValueError("a category needs a name")
+        new_id = self.project.next_category_id() if category_id is None else category_id
+        category = Category(
+            id=new_id,
+            name=name,
+            supercategory=supercategory,
+            color=color if color is not None else default_color(new_id),
+        )
+        self._apply([self.project.add_category(category)])
+        return category
+
+    # ------------------------------------------------------------------ undoable edits
+
+    def add_annotation(
+        self,
+        image_id: int,
+        category_id: int,
+        mask: np.ndarray,
+        *,
+        prompts: PromptRecord | None = None,
+        score: float | None = None,
+    ) -> Annotation:
+        """Add a mask (bool ``(H, W)`` of the image's size) as a new annotation."""
+        image = self.project.image(image_id)
+        annotation = Annotation.from_mask(
+            self.project.allocate_annotation_id(),
+            image_id,
+            category_id,
+            as_mask(mask, image.shape),
+            prompts=prompts,
+            score=score,
+        )
+        self.execute(AddAnnotation(annotation))
+        return annotation
+
+    def delete_annotation(self, annotation_id: int) -> None:
+        self.execute(DeleteAnnotation(annotation_id))
+
+    def delete_annotations(self, annotation_ids: Sequence[int]) -> None:
+        """Delete several annotations as one undo step."""
+        if not annotation_ids:
+            return
+        commands = [DeleteAnnotation(i) for i in annotation_ids]
+        self.execute(Batch(commands, f"delete {len(commands)} annotations"))
+
+    def relabel(self, annotation_id: int, category_id: int) -> Annotation:
+        self.project.category(category_id)
+        current = self.project.annotation(annotation_id)
+        if current.category_id == category_id:
+            return current  # nothing to undo
+        command = Relabel(annotation_id, category_id=category_id)
+        self.execute(command)
+        return command.result
+
+    def replace_mask(
+        self,
+        annotation_id: int,
+        mask: np.ndarray,
+        *,
+        prompts: PromptRecord | None = None,
+        score: float | None = None,
+    ) -> Annotation:
+        current = self.project.annotation(annotation_id)
+        image = self.project.image(current.image_id)
+        rle = mask_to_rle(as_mask(mask, image.shape))
+        command = ReplaceMask(annotation_id, rle=rle, prompts=prompts, score=score)
+        self.execute(command)
+        return command.result
+
+    def execute(self, command: Command) -> None:
+        """Run any undoable command, notify listeners and autosave."""
+        self._apply(self.history.push(command, self.project))
+
+    def undo(self) -> bool:
+        """Undo the last edit; False when there was nothing to undo."""
+        changes = self.history.undo(self.project)
+        if changes:
+            self._apply(changes)
+        return bool(changes)
+
+    def redo(self) -> bool:
+        changes = self.history.redo(self.project)
+        if changes:
+            self._apply(changes)
+        return bool(changes)
+
+    @property
+    def can_undo(self) -> bool:
+        return self.history.can_undo
+
+    @property
+    def can_redo(self) -> bool:
+        return self.history.can_redo
+
+    # ------------------------------------------------------------------ saving
+
+    def save(self) -> None:
+        """Write the project atomically (keeping the previous file as ``.bak``).
+
+        Raises :class:`~.atomic.ProjectSaveError`; the file on disk is then the previous version.
+        """
+        data, _report = project_to_coco(self.project, root=self.path.parent)
+        write_atomic(self.path, dumps(data))
+        self.dirty = False
+        self._notify([Change("saved")])
+
+    def save_as(self, path: str | os.PathLike[str]) -> None:
+        """Write to ``path`` (image paths rebased to its folder) and continue there."""
+        target = Path(path)
+        data, _report = project_to_coco(self.project, root=target.parent)
+        write_atomic(target, dumps(data))
+        for image in self.images:
+            file_name = rebase(image.file_name, self.project.root, target.parent)
+            self.project.images[image.id] = replace(image, file_name=file_name)
+        self.project.root = target.parent
+        self.project.reindex()
+        self.path = target
+        self.dirty = False
+        self._notify([Change("saved")])
+
+    def _apply(self, changes: list[Change]) -> None:
+        self.dirty = True
+        self._notify(changes)
+        if self.autosave:
+            self.save()
+
+    def _notify(self, changes: list[Change]) -> None:
+        for change in changes:
+            for listener in list(self.listeners):
+                try:
+                    listener(change)
+                except Exception:
+                    log.exception("a project listener failed on %s", change)

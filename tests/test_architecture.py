@@ -63,3 +63,26 @@ def test_only_gui_imports_qt() -> None:
             if word in text:
                 offenders.append(f"{path}: {word}")
     assert offenders == []
+
+
+def test_every_package_is_listed_in_pyproject() -> None:
+    import tomllib
+
+    listed = set(
+        tomllib.loads((PACKAGE_DIR.parent / "pyproject.toml").read_text())["tool"]["setuptools"][
+            "packages"
+        ]
+    )
+    found = {
+        ".".join(p.parent.relative_to(PACKAGE_DIR.parent).parts)
+        for p in PACKAGE_DIR.rglob("__init__.py")
+    }
+    assert found - listed == set(), "add these packages to [tool.setuptools] packages"
+    assert "sam2_annotator.resources" in listed
+
+
+def test_resources_are_package_data() -> None:
+    from sam2_annotator.resources import APP_ICON_PNG, SAMPLE_IMAGE, resource_path
+
+    assert resource_path(SAMPLE_IMAGE).stat().st_size > 10_000
+    assert resource_path(APP_ICON_PNG).read_bytes().startswith(b"\x89PNG")

@@ -13,8 +13,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from sam2_annotator.engine.model_files import ModelFiles
     from sam2_annotator.engine.predictor import Sam2Engine
 
-MODEL_ENV = "SAM2_ANNOTATOR_MODEL"
-
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
@@ -22,7 +20,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         metavar="DIR",
         help="folder with one *encoder*.onnx and one *decoder*.onnx, or the name of an installed "
-        f"model (default: ${MODEL_ENV})",
+        "model (default: $SAM2_ANNOTATOR_MODEL, else a bundled, else an installed model)",
     )
     group.add_argument("--encoder", metavar="FILE", help="encoder ONNX file (with --decoder)")
     group.add_argument("--decoder", metavar="FILE", help="decoder ONNX file (with --encoder)")
@@ -43,13 +41,17 @@ def model_files_from_args(args: argparse.Namespace) -> ModelFiles:
         if not (args.encoder and args.decoder):
             raise UserError("--encoder and --decoder go together")
         return ModelFiles.from_paths(args.encoder, args.decoder)
-    model = args.model or os.environ.get(MODEL_ENV)
-    if not model:
+    from sam2_annotator.models.locate import default_model
+
+    if args.model:
+        return ModelFiles.from_folder(resolve_model_path(args.model))
+    model = default_model()
+    if model is None:
         raise UserError(
-            "no model given: pass --model DIR (a folder with the encoder and decoder ONNX "
-            "files), or set " + MODEL_ENV + "; `sam2-annotator models list` shows downloads"
+            "no model given and none installed: pass --model DIR (a folder with the encoder and "
+            "decoder ONNX files), or run `sam2-annotator models download sam2.1_hiera_tiny`"
         )
-    return ModelFiles.from_folder(resolve_model_path(model))
+    return ModelFiles.from_folder(model)
 
 
 def resolve_model_path(model: str) -> Path:

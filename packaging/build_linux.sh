@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Build the Linux app from a clean virtual environment with runtime dependencies only:
+#   dist/sam2-annotator/sam2-annotator   (PyInstaller onedir)
+#   dist/sam2-annotator-VERSION-linux-ARCH.tar.gz
+#   dist/sam2-annotator_VERSION_ARCH.deb  (installs to /opt/sam2-annotator, /usr/bin launcher,
+#                                          .desktop entry and icon)
+# Run from the repository root. Options (environment):
+#   ORT=cpu|gpu            which onnxruntime wheel to bundle (default cpu)
+#   SAM2A_MODEL_DIR=DIR    a model folder to bundle (default: none; the app offers a download)
+#   PYTHON=python3.11      interpreter for the build venv
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PYTHON=${PYTHON:-python3}
+ORT=${ORT:-cpu}
+VENV=build/pack-venv
+VERSION=$("$PYTHON" -c "import tomllib;print(tomllib.load(open('pyproject.toml','rb'))['project']['version'])")
+ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)
+start=$(date +%s)
+
+echo "== clean build venv ($VENV, onnxruntime: $ORT)"
+rm -rf "$VENV" build/pyinstaller dist/sam2-annotator
+"$PYTHON" -m venv "$VENV"
+"$VENV/bin/pip" install -q --upgrade pip wheel
+"$VENV/bin/pip" install -q . pyinstaller
+if [ "$ORT" = gpu ]; then
+  "$VENV/bin/pip" uninstall -q -y onnxruntime
+  "$VENV/bin/pip" install -q onnxruntime-gpu
+fi
+if "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  echo "torch is in the build venv: refusing to build (the app must not bundle it)" >&2
+  exit 1
+fi
+
+echo "== pyinstaller"
+"$VENV/bin/pyinstaller" --noconfirm --clean --log-level WARN \
+  --workpath build/pyinstaller --distpath dist packaging/sam2-annotator.spec
+
+APP=dist/sam2-annotator
+if find "$APP" -iname '*torch*' | grep -q .; then
+  echo "torch files found in the bundle" >&2
+  exit 1
+fi
+tar -C dist -czf "dist/sam2-annotator-$VERSION-linux-$ARCH.tar.gz" sam2-annotator
+
+echo "== .deb"
+PKG=build/deb/sam2-annotator_${VERSION}_$ARCH
+rm -rf "$PKG"
+mkdir -p "$PKG/DEBIAN" "$PKG/opt" "$PKG/usr/bin" "$PKG/usr/share/applications" \
+         "$PKG/usr/share/icons/hicolor/256x256/apps" "$PKG/usr/share/icons/hicolor/scalable/apps"
+cp -a "$APP" "$PKG/opt/sam2-annotator"
+cat > "$PKG/usr/bin/sam2-annotator" <<'LAUNCHER'
+#!/bin/sh
+exec /opt/sam2-annotator/sam2-annotator "$@"
+LAUNCHER
+chmod 755 "$PKG/usr/bin/sam2-annotator"
+install -m 644 resources/sam2-annotator.desktop "$PKG/usr/share/applications/"
+install -m 644 resources/icons/sam2-annotator.png "$PKG/usr/share/icons/hicolor/256x256/apps/"
+install -m 644 resources/icons/sam2-annotator.svg "$PKG/usr/share/icons/hicolor/scalable/apps/"
+SIZE_KB=$(du -sk "$PKG" | cut -f1)
+cat > "$PKG/DEBIAN/control" <<CONTROL
+Package: sam2-annotator
+Version: $VERSION
+Section: graphics
+Priority: optional
+Architecture: $ARCH
+Installed-Size: $SIZE_KB
+Depends: libc6, libgl1, libegl1, libfontconfig1, libfreetype6, libxkbcommon0, libxkbcommon-x11-0, libdbus-1-3, libxcb-cursor0, libxcb-icccm4, libxcb-image0, libxcb-keysyms1, libxcb-randr0, libxcb-render-util0, libxcb-shape0, libxcb-xfixes0, libxcb-xkb1
+Maintainer: sam2-annotator developers <sam2-annotator@users.noreply.github.com>
+Description: Click on objects, get exact SAM2 masks, save COCO annotations
+ Segment Anything 2 running locally through ONNX Runtime (no PyTorch, no cloud).
+ Self-contained: Python, Qt and ONNX Runtime are bundled under /opt/sam2-annotator.
+CONTROL
+dpkg-deb --root-owner-group --build "$PKG" "dist/sam2-annotator_${VERSION}_$ARCH.deb" >/dev/null
+
+end=$(date +%s)
+echo "== done in $((end - start)) s"
+du -sh "$APP" "dist/sam2-annotator-$VERSION-linux-$ARCH.tar.gz" "dist/sam2-annotator_${VERSION}_$ARCH.deb"

@@ -2,7 +2,6 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-export QT_QPA_PLATFORM ?= offscreen
 
 .PHONY: run test lint bench clean-venv
 
@@ -23,10 +22,10 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 	touch $@
 
 run: $(VENV)/.runtime
-	QT_QPA_PLATFORM= $(BIN)/sam2-annotator $(ARGS)
+	$(BIN)/sam2-annotator $(ARGS)
 
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check sam2_annotator tests

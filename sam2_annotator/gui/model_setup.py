@@ -1,0 +1,106 @@
+"""The GUI's one door to the model catalog and downloader (:mod:`sam2_annotator.models`).
+
+Kept thin and in one place so the dialogs do not depend on the catalog's internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sam2_annotator.engine.model_files import ModelFiles
+from sam2_annotator.errors import ModelError, UserError
+from sam2_annotator.models.catalog import installed_models, load_catalog, models_root
+from sam2_annotator.models.download import DownloadProgress, download_model
+from sam2_annotator.models.locate import default_model
+
+log = logging.getLogger(__name__)
+
+#: The catalog model suggested first (fast on a CPU).
+RECOMMENDED = "sam2.1_hiera_tiny"
+
+
+@dataclass(frozen=True)
+class CatalogChoice:
+    name: str
+    approx_mb: int
+    note: str
+    installed: bool
+
+    @property
+    def label(self) -> str:
+        state = "installed" if self.installed else f"~{self.approx_mb} MB"
+        note = f" - {self.note}" if self.note else ""
+        return f"{self.name} ({state}){note}"
+
+
+def catalog_choices() -> list[CatalogChoice]:
+    """Every downloadable model, the recommended one first."""
+    root = models_root()
+    choices = [
+        CatalogChoice(e.name, e.approx_mb, e.note, (root / e.name).is_dir())
+        for e in load_catalog().entries
+    ]
+    return sorted(choices, key=lambda c: c.name != RECOMMENDED)
+
+
+def models_folder() -> Path:
+    return models_root()
+
+
+def usable_model_folder(folder: Path) -> str | None:
+    """``None`` if ``folder`` holds an encoder/decoder pair, else the reason it does not."""
+    try:
+        ModelFiles.from_folder(folder)
+    except ModelError as exc:
+        return str(exc)
+    return None
+
+
+def first_installed_model() -> Path | None:
+    """The model to use when none is configured: ``$SAM2_ANNOTATOR_MODEL``, a model bundled with
+    the installer, or an installed one (the recommended one first); ``None`` if none is usable."""
+    chosen = default_model()
+    if chosen is not None and usable_model_folder(chosen) is None:
+        return chosen
+    try:
+        folders = installed_models()
+    except OSError as exc:
+        log.warning("cannot list installed models: %s", exc)
+        return None
+    usable = [f for f in folders if usable_model_folder(f) is None]
+    usable.sort(key=lambda f: f.name != RECOMMENDED)
+    return usable[0] if usable else None
+
+
+def export_command(config: str = "sam2.1_hiera_t", checkpoint: str = "sam2.1_hiera_tiny.pt") -> str:
+    """The command that exports an official checkpoint into the models folder."""
+    out = models_root() / "sam2.1_hiera_tiny"
+    return (
+        f'sam2-annotator models export --config {config} --checkpoint "{checkpoint}" --out "{out}"'
+    )
+
+
+ProgressFn = Callable[[float | None, str], None]
+
+
+def download(name: str, progress: ProgressFn, cancel: threading.Event) -> Path:
+    """Download and install ``name``; returns its folder. Call from a worker thread.
+
+    ``progress(fraction or None, text)`` is called on that thread. Raises
+    :class:`~sam2_annotator.errors.UserError` subclasses (download failed, cancelled).
+    """
+
+    def report(p: DownloadProgress) -> None:
+        done_mb = p.done / 1e6
+        total = f" of {p.total / 1e6:.0f}" if p.total else ""
+        progress(p.fraction, f"{p.file} ({p.index}/{p.count}): {done_mb:.0f}{total} MB")
+
+    result = download_model(name, progress=report, cancel=cancel)
+    problem = usable_model_folder(result.path)
+    if problem is not None:
+        raise UserError(f"the downloaded model is not usable: {problem}")
+    return result.path

@@ -12,6 +12,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sam2_annotator import __version__
 from sam2_annotator.errors import UserError
@@ -23,6 +24,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "segment",
     "encode",
     "models",
+    "coco",
+    "exports",
+    "bench",
+    "evaluate",
 )
 
 
@@ -63,8 +68,26 @@ def _command_names() -> set[str]:
     return set(_build()[1].choices)
 
 
+def _self_test(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="sam2-annotator --self-test")
+    parser.add_argument("--self-test", action="store_true", required=True)
+    parser.add_argument("--model", type=Path, help="model folder (default: bundled/installed)")
+    parser.add_argument("--no-gui", action="store_true", help="skip the Qt check")
+    args = parser.parse_args(argv)
+    from sam2_annotator.selftest import run_self_test
+
+    gui_check = None
+    if not args.no_gui:
+        from sam2_annotator.gui.selfcheck import offscreen_check
+
+        gui_check = offscreen_check
+    return run_self_test(args.model, gui_check)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--self-test" in argv:
+        return _self_test(argv)
     if _wants_gui(argv):
         from sam2_annotator.gui.app import main as gui_main
 

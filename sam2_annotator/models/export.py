@@ -37,6 +37,18 @@ log = logging.getLogger(__name__)
 OPSET = 17
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
+#: The graphs' I/O names, in the order the torch wrappers take and return them.
+ENCODER_OUTPUTS = ("high_res_feats_0", "high_res_feats_1", "image_embed")
+DECODER_INPUTS = (
+    "image_embed",
+    "high_res_feats_0",
+    "high_res_feats_1",
+    "point_coords",
+    "point_labels",
+    "mask_input",
+    "has_mask_input",
+)
+DECODER_OUTPUTS = ("masks", "iou_predictions")
 INSTALL_HINT = (
     "exporting needs the export extra: pip install 'sam2-annotator[export]' and "
     "SAM2_BUILD_CUDA=0 pip install --no-deps --no-build-isolation sam2==1.1.0"
@@ -114,7 +126,7 @@ def build_model(variant: Variant, checkpoint: Path | None, seed: int) -> torch.n
     return model
 
 
-def _wrappers() -> tuple[type, type]:
+def torch_wrappers() -> tuple[type, type]:
     """Define the torch wrapper modules lazily (their base class needs torch)."""
     torch = _import_torch()
     nn = torch.nn
@@ -190,7 +202,7 @@ def export_model(
     variant = resolve_variant(config)
     model = build_model(variant, checkpoint, seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    encoder_wrapper, decoder_wrapper = _wrappers()
+    encoder_wrapper, decoder_wrapper = torch_wrappers()
     # The TorchScript exporter is deprecated in favour of dynamo, but dynamo fails on SAM2's
     # decoder with torch 2.13; we use the old one on purpose, so its warning is noise.
     with torch.no_grad(), warnings.catch_warnings():
@@ -214,7 +226,7 @@ def _export_encoder(torch: Any, wrapper: Any, path: Path) -> None:
         (image,),
         str(path),
         input_names=["image"],
-        output_names=["high_res_feats_0", "high_res_feats_1", "image_embed"],
+        output_names=list(ENCODER_OUTPUTS),
         opset_version=OPSET,
         dynamo=False,
     )
@@ -235,16 +247,8 @@ def _export_decoder(torch: Any, wrapper: Any, path: Path) -> None:
         wrapper,
         args,
         str(path),
-        input_names=[
-            "image_embed",
-            "high_res_feats_0",
-            "high_res_feats_1",
-            "point_coords",
-            "point_labels",
-            "mask_input",
-            "has_mask_input",
-        ],
-        output_names=["masks", "iou_predictions"],
+        input_names=list(DECODER_INPUTS),
+        output_names=list(DECODER_OUTPUTS),
         dynamic_axes={"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}},
         opset_version=OPSET,
         dynamo=False,

@@ -110,7 +110,7 @@ class TorchModel:
         }
 
     def decode(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The decoder on the same feed our ONNX decoder takes (see :data:`export.DECODER_INPUTS`)."""
+        """The decoder on the feed our ONNX decoder takes (:data:`export.DECODER_INPUTS`)."""
         args = [
             self._torch.from_numpy(np.ascontiguousarray(feed[n])) for n in export.DECODER_INPUTS
         ]

@@ -545,7 +545,7 @@ def _manifest_for(entry: CatalogEntry, folder: Path, report: VerifyReport) -> Ma
             "urls": [entry.url(f) for f in entry.files],
             "downloaded_by": f"sam2-annotator {__version__}",
         },
-        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     )
 
 

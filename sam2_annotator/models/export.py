@@ -290,5 +290,5 @@ def _manifest(
             "sam2": getattr(sam2, "__version__", "unknown"),
             "opset": OPSET,
         },
-        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     )

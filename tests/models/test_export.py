@@ -86,8 +86,8 @@ def test_export_from_checkpoint_matches_the_same_weights(tmp_path, model_dir) ->
     ("args", "message"),
     [
         (["--config", "sam3_hiera_t", "--random-init"], "unknown SAM2 config"),
-        (["--config", "sam2.1_hiera_t", "--checkpoint", "{tmp}/missing.pt"], "checkpoint not found"),
-        (["--config", "sam2.1_hiera_s", "--checkpoint", "{tmp}/tiny.pt"], "does the checkpoint match"),
+        (["--config", "sam2.1_hiera_t", "--checkpoint", "{tmp}/missing.pt"], "not found"),
+        (["--config", "sam2.1_hiera_s", "--checkpoint", "{tmp}/tiny.pt"], "checkpoint match"),
     ],
 )
 def test_export_user_errors(tmp_path, capsys, args, message) -> None:

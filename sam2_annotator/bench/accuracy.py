@@ -22,7 +22,6 @@ import numpy as np
 from sam2_annotator.annotations.masks import iou
 from sam2_annotator.annotations.model import Annotation, ImageRecord, Project
 from sam2_annotator.bench.stats import distribution, latency_stats
-from sam2_annotator.bench.torch_ref import TorchModel
 from sam2_annotator.engine import postprocess
 from sam2_annotator.engine.contracts import OursContract
 from sam2_annotator.engine.image_io import load_image
@@ -35,6 +34,7 @@ from sam2_annotator.engine.predictor import (
 from sam2_annotator.engine.preprocess import preprocess
 from sam2_annotator.engine.types import LOW_RES, Embedding, Prompt
 from sam2_annotator.errors import ImageLoadError, UserError
+from sam2_annotator.models.export_reference import TorchModel
 
 log = logging.getLogger(__name__)
 

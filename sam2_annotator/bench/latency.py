@@ -37,13 +37,13 @@ import numpy as np
 from sam2_annotator.bench import memory
 from sam2_annotator.bench.environment import load_average, machine_info
 from sam2_annotator.bench.stats import latency_stats, ratio
-from sam2_annotator.bench.torch_ref import TorchModel, TorchSource
 from sam2_annotator.engine.model_files import ModelFiles
 from sam2_annotator.engine.predictor import Sam2Engine, prompt_to_model_input
 from sam2_annotator.engine.preprocess import preprocess
 from sam2_annotator.engine.providers import SessionConfig, create_session
 from sam2_annotator.engine.types import LOW_RES, Embedding, Prompt
 from sam2_annotator.errors import UserError
+from sam2_annotator.models.export_reference import TorchModel, TorchSource
 
 log = logging.getLogger(__name__)
 

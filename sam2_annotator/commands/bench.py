@@ -12,8 +12,8 @@ from sam2_annotator.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
     from sam2_annotator.bench.latency import BenchImage
-    from sam2_annotator.bench.torch_ref import TorchSource
     from sam2_annotator.engine.model_files import ModelFiles
+    from sam2_annotator.models.export_reference import TorchSource
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def load_bench_images(paths: list[Path] | None) -> list[BenchImage]:
 
 def _torch_source(files: ModelFiles, args: argparse.Namespace) -> tuple[TorchSource | None, str]:
     """The PyTorch weights for the comparison column, or None and why not."""
-    from sam2_annotator.bench import torch_ref
+    from sam2_annotator.models import export_reference as torch_ref
 
     if args.no_torch:
         return None, "disabled with --no-torch"

@@ -148,12 +148,12 @@ def _onnx_segmenter(engine: Sam2Engine, taken: str | None) -> Segmenter:
 def _second_model(
     args: argparse.Namespace, files: ModelFiles, config: SessionConfig, taken: str
 ) -> list[Segmenter]:
-    from sam2_annotator.bench import torch_ref
     from sam2_annotator.bench.accuracy import TorchSegmenter
     from sam2_annotator.commands._common import resolve_model_path
     from sam2_annotator.engine.model_files import ModelFiles
     from sam2_annotator.engine.predictor import Sam2Engine
     from sam2_annotator.errors import UserError
+    from sam2_annotator.models import export_reference as torch_ref
 
     if args.compare:
         other = ModelFiles.from_folder(resolve_model_path(args.compare))

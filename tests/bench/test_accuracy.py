@@ -12,7 +12,6 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from sam2_annotator import cli
-from sam2_annotator.bench import torch_ref
 from sam2_annotator.bench.accuracy import (
     EvalPlan,
     evaluate,
@@ -22,6 +21,7 @@ from sam2_annotator.bench.accuracy import (
 from sam2_annotator.engine.model_files import ModelFiles
 from sam2_annotator.engine.types import Prompt
 from sam2_annotator.errors import UserError
+from sam2_annotator.models import export_reference as torch_ref
 
 WIDTH, HEIGHT = 64, 40
 

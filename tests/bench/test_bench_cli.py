@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from sam2_annotator import cli
-from sam2_annotator.bench import torch_ref
 from sam2_annotator.bench.latency import BenchPlan, random_prompt
 from sam2_annotator.commands import bench as bench_command
 from sam2_annotator.engine.model_files import ModelFiles
 from sam2_annotator.errors import UserError
+from sam2_annotator.models import export_reference as torch_ref
 
 RUNS, ENCODER_RUNS = 5, 2
 

@@ -10,6 +10,33 @@ from sam2_annotator.models.manifest import Manifest
 
 
 @dataclass(frozen=True)
+class FolderLayout:
+    """How one family names its two files. ``decoder_glob=None``: the one other ``.onnx``."""
+
+    description: str
+    encoder_glob: str
+    decoder_glob: str | None
+
+    def find(self, folder: Path) -> tuple[Path, Path] | None:
+        encoders = sorted(folder.glob(self.encoder_glob))
+        if self.decoder_glob is None:
+            decoders = sorted(p for p in folder.glob("*.onnx") if p not in encoders)
+        else:
+            decoders = sorted(folder.glob(self.decoder_glob))
+        if len(encoders) == 1 and len(decoders) == 1:
+            return encoders[0], decoders[0]
+        return None
+
+
+#: Folder layouts tried in order: ours / samexporter / ONNX Runtime names first, then the
+#: osam/ryouchinsa pair (``<name>_preprocess.onnx`` = encoder, ``<name>.onnx`` = decoder).
+LAYOUTS: tuple[FolderLayout, ...] = (
+    FolderLayout("one *encoder*.onnx and one *decoder*.onnx", "*encoder*.onnx", "*decoder*.onnx"),
+    FolderLayout("an osam pair <name>_preprocess.onnx + <name>.onnx", "*_preprocess.onnx", None),
+)
+
+
+@dataclass(frozen=True)
 class ModelFiles:
     encoder: Path
     decoder: Path
@@ -27,19 +54,17 @@ class ModelFiles:
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> ModelFiles:
-        """A folder with exactly one ``*encoder*.onnx`` and one ``*decoder*.onnx``."""
+        """A folder holding one encoder/decoder pair in one of the known :data:`LAYOUTS`."""
         folder = Path(folder)
         if not folder.is_dir():
             raise ModelError(f"model folder not found: {folder}")
-        encoders = sorted(folder.glob("*encoder*.onnx"))
-        decoders = sorted(folder.glob("*decoder*.onnx"))
-        if len(encoders) != 1 or len(decoders) != 1:
-            raise ModelError(
-                f"{folder} must hold exactly one *encoder*.onnx and one *decoder*.onnx; found "
-                f"{len(encoders)} encoder file(s) {[p.name for p in encoders]} and "
-                f"{len(decoders)} decoder file(s) {[p.name for p in decoders]}"
-            )
-        return cls(encoders[0], decoders[0], Manifest.read(folder))
+        for layout in LAYOUTS:
+            pair = layout.find(folder)
+            if pair is not None:
+                return cls(*pair, Manifest.read(folder))
+        found = sorted(p.name for p in folder.glob("*.onnx"))
+        expected = " or ".join(layout.description for layout in LAYOUTS)
+        raise ModelError(f"{folder} must hold exactly {expected}; found ONNX files: {found}")
 
     @classmethod
     def from_paths(cls, encoder: str | Path, decoder: str | Path) -> ModelFiles:

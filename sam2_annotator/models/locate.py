@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from sam2_annotator.engine.model_files import LAYOUTS
 from sam2_annotator.models.catalog import installed_models
 
 #: Folder name, next to the frozen executable (or in the repo for source runs), that installers
@@ -22,11 +23,13 @@ def app_dir() -> Path:
 
 
 def bundled_models() -> list[Path]:
-    """Model folders shipped with the app (each with an encoder and a decoder ONNX file)."""
+    """Model folders shipped with the app (each with an encoder/decoder pair)."""
     root = app_dir() / BUNDLED_DIR
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and any(p.glob("*encoder*.onnx")))
+    return sorted(
+        p for p in root.iterdir() if p.is_dir() and any(layout.find(p) for layout in LAYOUTS)
+    )
 
 
 def default_model() -> Path | None:

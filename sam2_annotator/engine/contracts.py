@@ -122,13 +122,23 @@ class ModelContract(ABC):
             for name, value in feed.items()
         }
 
-    @abstractmethod
+    #: Our embedding field -> this family's tensor name (encoder output = decoder input).
+    feature_names: ClassVar[dict[str, str]] = {
+        "image_embed": "image_embed",
+        "high_res_feats_0": "high_res_feats_0",
+        "high_res_feats_1": "high_res_feats_1",
+    }
+    #: Names of the previous-mask input and its 0/1 flag.
+    mask_input_names: ClassVar[tuple[str, str]] = ("mask_input", "has_mask_input")
+    #: Name of the (H, W) original-size input, for graphs that upsample themselves.
+    orig_size_name: ClassVar[str | None] = None
+
     def parse_encoder(
         self, outputs: Mapping[str, np.ndarray], orig_hw: tuple[int, int]
     ) -> Embedding:
         """Turn the encoder's named outputs into an :class:`Embedding`."""
+        return _embedding(self.name, outputs, self.feature_names, orig_hw)
 
-    @abstractmethod
     def decoder_feed(
         self,
         embedding: Embedding,
@@ -137,12 +147,25 @@ class ModelContract(ABC):
         mask_input: np.ndarray,
         has_mask_input: bool,
     ) -> dict[str, np.ndarray]:
-        """Build the decoder's input feed.
+        """Build the decoder's input feed, cast to the declared dtypes.
 
         ``coords`` is ``(1, N, 2)`` float32 in the 1024x1024 input space, box corners first
-        (labels 2 and 3) then points (1/0), *without* SAM's padding point: contracts whose graph
-        does not add it themselves add it here. ``mask_input`` is ``(1, 1, 256, 256)``.
+        (labels 2 and 3) then points (1/0), *without* SAM's padding point: every known family
+        adds it inside its graph. ``mask_input`` is ``(1, 1, 256, 256)``.
         """
+        feed = {theirs: getattr(embedding, ours) for ours, theirs in self.feature_names.items()}
+        mask_name, flag_name = self.mask_input_names
+        feed.update(
+            {
+                "point_coords": coords,
+                "point_labels": labels,
+                mask_name: mask_input,
+                flag_name: np.array([1.0 if has_mask_input else 0.0]),
+            }
+        )
+        if self.orig_size_name is not None:
+            feed[self.orig_size_name] = np.array(embedding.orig_hw)
+        return self.typed_feed(feed)
 
     @abstractmethod
     def parse_decoder(self, outputs: Mapping[str, np.ndarray]) -> DecoderOutput:
@@ -332,32 +355,6 @@ class OursContract(ModelContract):
         "iou_predictions": (FLOAT,),
     }
 
-    def parse_encoder(
-        self, outputs: Mapping[str, np.ndarray], orig_hw: tuple[int, int]
-    ) -> Embedding:
-        names = {n: n for n in ("image_embed", "high_res_feats_0", "high_res_feats_1")}
-        return _embedding(self.name, outputs, names, orig_hw)
-
-    def decoder_feed(
-        self,
-        embedding: Embedding,
-        coords: np.ndarray,
-        labels: np.ndarray,
-        mask_input: np.ndarray,
-        has_mask_input: bool,
-    ) -> dict[str, np.ndarray]:
-        return self.typed_feed(
-            {
-                "image_embed": embedding.image_embed,
-                "high_res_feats_0": embedding.high_res_feats_0,
-                "high_res_feats_1": embedding.high_res_feats_1,
-                "point_coords": coords,
-                "point_labels": labels,
-                "mask_input": mask_input,
-                "has_mask_input": np.array([1.0 if has_mask_input else 0.0]),
-            }
-        )
-
     def parse_decoder(self, outputs: Mapping[str, np.ndarray]) -> DecoderOutput:
         return _decoder_output(self.name, outputs["masks"], outputs["iou_predictions"])
 
@@ -424,36 +421,13 @@ class OrtOfficialContract(ModelContract):
         "low_res_masks": (FLOAT,),
     }
 
-    def parse_encoder(
-        self, outputs: Mapping[str, np.ndarray], orig_hw: tuple[int, int]
-    ) -> Embedding:
-        names = {
-            "image_embed": "image_embeddings",
-            "high_res_feats_0": "image_features_0",
-            "high_res_feats_1": "image_features_1",
-        }
-        return _embedding(self.name, outputs, names, orig_hw)
-
-    def decoder_feed(
-        self,
-        embedding: Embedding,
-        coords: np.ndarray,
-        labels: np.ndarray,
-        mask_input: np.ndarray,
-        has_mask_input: bool,
-    ) -> dict[str, np.ndarray]:
-        return self.typed_feed(
-            {
-                "image_features_0": embedding.high_res_feats_0,
-                "image_features_1": embedding.high_res_feats_1,
-                "image_embeddings": embedding.image_embed,
-                "point_coords": coords,
-                "point_labels": labels,
-                "input_masks": mask_input,
-                "has_input_masks": np.array([1.0 if has_mask_input else 0.0]),
-                "original_image_size": np.array(embedding.orig_hw),
-            }
-        )
+    feature_names: ClassVar[dict[str, str]] = {
+        "image_embed": "image_embeddings",
+        "high_res_feats_0": "image_features_0",
+        "high_res_feats_1": "image_features_1",
+    }
+    mask_input_names: ClassVar[tuple[str, str]] = ("input_masks", "has_input_masks")
+    orig_size_name: ClassVar[str | None] = "original_image_size"
 
     def parse_decoder(self, outputs: Mapping[str, np.ndarray]) -> DecoderOutput:
         masks = outputs["masks"]
@@ -527,36 +501,12 @@ class OsamContract(ModelContract):
         "low_res_masks": (FLOAT,),
     }
 
-    def parse_encoder(
-        self, outputs: Mapping[str, np.ndarray], orig_hw: tuple[int, int]
-    ) -> Embedding:
-        names = {
-            "image_embed": "image_embeddings",
-            "high_res_feats_0": "high_res_features1",
-            "high_res_feats_1": "high_res_features2",
-        }
-        return _embedding(self.name, outputs, names, orig_hw)
-
-    def decoder_feed(
-        self,
-        embedding: Embedding,
-        coords: np.ndarray,
-        labels: np.ndarray,
-        mask_input: np.ndarray,
-        has_mask_input: bool,
-    ) -> dict[str, np.ndarray]:
-        return self.typed_feed(
-            {
-                "image_embeddings": embedding.image_embed,
-                "high_res_features1": embedding.high_res_feats_0,
-                "high_res_features2": embedding.high_res_feats_1,
-                "point_coords": coords,
-                "point_labels": labels,
-                "mask_input": mask_input,
-                "has_mask_input": np.array([1.0 if has_mask_input else 0.0]),
-                "orig_im_size": np.array(embedding.orig_hw),
-            }
-        )
+    feature_names: ClassVar[dict[str, str]] = {
+        "image_embed": "image_embeddings",
+        "high_res_feats_0": "high_res_features1",
+        "high_res_feats_1": "high_res_features2",
+    }
+    orig_size_name: ClassVar[str | None] = "orig_im_size"
 
     def parse_decoder(self, outputs: Mapping[str, np.ndarray]) -> DecoderOutput:
         return _decoder_output(

@@ -86,3 +86,92 @@ def test_resources_are_package_data() -> None:
 
     assert resource_path(SAMPLE_IMAGE).stat().st_size > 10_000
     assert resource_path(APP_ICON_PNG).read_bytes().startswith(b"\x89PNG")
+
+
+#: Which parts of the package each layer may import (besides itself). The arrows run one way:
+#: gui -> everything; commands/bench -> core; models -> engine; annotations -> engine;
+#: engine -> nothing of ours but ``errors``. ``sam2_annotator`` alone is the package root
+#: (``__version__``).
+_ALLOWED_IMPORTS: dict[str, frozenset[str]] = {
+    "engine": frozenset({"errors"}),
+    "annotations": frozenset({"engine", "errors"}),
+    "models": frozenset({"engine", "errors", ""}),
+}
+#: Parts that no core layer may import, whatever the table above says.
+_NEVER_FROM_CORE = ("gui", "commands", "bench", "cli", "selftest")
+
+
+def _imported_modules(path: Path, root: Path = PACKAGE_DIR.parent) -> set[str]:
+    """Every ``sam2_annotator`` module a file imports, at any depth (lazy imports count too)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the file's package
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.add(module)
+            # ``from sam2_annotator import models`` imports the subpackage
+            if module == "sam2_annotator":
+                found.update(
+                    f"sam2_annotator.{alias.name}"
+                    for alias in node.names
+                    if not alias.name.startswith("__")  # __version__ is the root's own
+                )
+    return {m for m in found if m == "sam2_annotator" or m.startswith("sam2_annotator.")}
+
+
+def _layer_of(module: str) -> str:
+    """``sam2_annotator.engine.contracts`` -> ``engine``; the package root -> ``""``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _layer_violations(layer: str) -> tuple[int, list[str]]:
+    allowed = _ALLOWED_IMPORTS[layer] | {layer}
+    folder = PACKAGE_DIR / layer
+    files = sorted(folder.rglob("*.py")) if folder.is_dir() else [PACKAGE_DIR / f"{layer}.py"]
+    offenders = []
+    for path in files:
+        for module in sorted(_imported_modules(path)):
+            target = _layer_of(module)
+            if target not in allowed or target in _NEVER_FROM_CORE:
+                offenders.append(f"{path.relative_to(PACKAGE_DIR)} imports {module}")
+    return len(files), offenders
+
+
+def test_core_layers_import_one_way() -> None:
+    """engine imports nothing of ours but errors; annotations and models only engine."""
+    for layer in _ALLOWED_IMPORTS:
+        checked, offenders = _layer_violations(layer)
+        assert checked > 0, f"no modules found for layer {layer!r}"
+        assert offenders == [], f"{layer} must not import these:\n" + "\n".join(offenders)
+
+
+def test_layer_check_can_fail(tmp_path: Path) -> None:
+    """The checker sees absolute, relative, lazy and ``from package import sub`` imports."""
+    engine = tmp_path / "sam2_annotator" / "engine"
+    engine.mkdir(parents=True)
+    source = engine / "bad.py"
+    source.write_text(
+        "from sam2_annotator import models\n"
+        "def f():\n"
+        "    from ..annotations import store\n"
+        "    import sam2_annotator.gui.app\n",
+        encoding="utf-8",
+    )
+    found = _imported_modules(source, root=tmp_path)
+    assert {
+        "sam2_annotator.models",
+        "sam2_annotator.annotations",
+        "sam2_annotator.gui.app",
+    } <= found
+    assert _layer_of("sam2_annotator.models.catalog") == "models"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sam2_annotator.engine.manifest import Manifest
 from sam2_annotator.errors import ModelError
-from sam2_annotator.models.manifest import Manifest
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import onnxruntime as ort
 
 from sam2_annotator.engine import postprocess
 from sam2_annotator.engine.contracts import ModelContract, detect_contract, signatures_from_sessions
+from sam2_annotator.engine.manifest import sha256_file
 from sam2_annotator.engine.model_files import ModelFiles
 from sam2_annotator.engine.preprocess import preprocess, transform_coords
 from sam2_annotator.engine.providers import LoadedSession, SessionConfig, create_session
@@ -30,7 +31,6 @@ from sam2_annotator.engine.types import (
     Prompt,
 )
 from sam2_annotator.errors import ModelError, OperationCancelled, PromptError
-from sam2_annotator.models.manifest import sha256_file
 
 log = logging.getLogger(__name__)
 

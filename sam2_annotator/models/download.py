@@ -41,6 +41,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from sam2_annotator import __version__
+from sam2_annotator.engine.manifest import MANIFEST_NAME, FileEntry, Manifest, sha256_file
 from sam2_annotator.engine.model_files import ModelFiles
 from sam2_annotator.errors import DownloadError, ModelError, OperationCancelled
 from sam2_annotator.models.catalog import (
@@ -50,7 +51,6 @@ from sam2_annotator.models.catalog import (
     load_catalog,
     models_root,
 )
-from sam2_annotator.models.manifest import MANIFEST_NAME, FileEntry, Manifest, sha256_file
 from sam2_annotator.models.verify import VerifyReport, verify_folder
 
 log = logging.getLogger(__name__)

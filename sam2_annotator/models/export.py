@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sam2_annotator import __version__
+from sam2_annotator.engine.manifest import FileEntry, Manifest, sha256_file
 from sam2_annotator.engine.types import INPUT_SIZE, LOW_RES
 from sam2_annotator.errors import ModelError, UserError
-from sam2_annotator.models.manifest import FileEntry, Manifest, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

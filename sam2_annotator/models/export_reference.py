@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from sam2_annotator.engine.manifest import sha256_file
 from sam2_annotator.engine.model_files import ModelFiles
 from sam2_annotator.errors import ModelError, UserError
 from sam2_annotator.models import export
-from sam2_annotator.models.manifest import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sam2_annotator.engine.manifest import FileEntry, Manifest, sha256_file
 from sam2_annotator.engine.model_files import ModelFiles
 from sam2_annotator.errors import ModelError, UserError
-from sam2_annotator.models.manifest import FileEntry, Manifest, sha256_file
 
 log = logging.getLogger(__name__)
 

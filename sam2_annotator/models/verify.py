@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sam2_annotator.engine.manifest import MANIFEST_NAME, Manifest, sha256_file
 from sam2_annotator.engine.model_files import ModelFiles
 from sam2_annotator.engine.types import TensorSpec
 from sam2_annotator.errors import ModelError
-from sam2_annotator.models.manifest import MANIFEST_NAME, Manifest, sha256_file
 
 log = logging.getLogger(__name__)
 

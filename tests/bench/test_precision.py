@@ -10,11 +10,11 @@ import onnx
 import pytest
 
 from sam2_annotator.annotations.masks import iou
+from sam2_annotator.engine.manifest import Manifest, sha256_file
 from sam2_annotator.engine.model_files import ModelFiles
 from sam2_annotator.engine.predictor import Sam2Engine
 from sam2_annotator.engine.types import Prompt
 from sam2_annotator.errors import ModelError, UserError
-from sam2_annotator.models.manifest import Manifest, sha256_file
 from sam2_annotator.models.precision import convert_precision
 
 FLOAT = onnx.TensorProto.FLOAT

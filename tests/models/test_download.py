@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from sam2_annotator import cli
+from sam2_annotator.engine.manifest import Manifest, sha256_file
 from sam2_annotator.errors import DownloadError, OperationCancelled
 from sam2_annotator.models.catalog import (
     MIRROR_ENV,
@@ -29,7 +30,6 @@ from sam2_annotator.models.download import (
     TqdmProgress,
     download_model,
 )
-from sam2_annotator.models.manifest import Manifest, sha256_file
 from tests.models.conftest import FileServer, decoder_bytes, zip_bytes
 
 #: Incompressible padding so the archive spans several 64 KiB chunks.

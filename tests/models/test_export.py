@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 
 from sam2_annotator.cli import main
-from sam2_annotator.models.manifest import Manifest, sha256_file
+from sam2_annotator.engine.manifest import Manifest, sha256_file
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sam2")

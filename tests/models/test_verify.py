@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from sam2_annotator import cli
+from sam2_annotator.engine.manifest import FileEntry, Manifest, sha256_file
 from sam2_annotator.errors import ModelError
-from sam2_annotator.models.manifest import FileEntry, Manifest, sha256_file
 from sam2_annotator.models.verify import verify_folder
 from tests.models.conftest import decoder_bytes
 

@@ -8,8 +8,10 @@ this file only assembles them. Command modules import their heavy dependencies l
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,6 +70,45 @@ def _command_names() -> set[str]:
     return set(_build()[1].choices)
 
 
+#: Options that a mistyped word may have meant (``help`` -> ``--help``).
+_TOP_LEVEL_OPTIONS = ("--help", "--version", "--self-test")
+
+
+def _looks_like_path(word: str) -> bool:
+    """``photos/``, ``./x``, ``~/x``, ``a.jpg``: meant as a path, not as a command."""
+    separators = [os.sep, "/"] + ([os.altsep] if os.altsep else [])
+    return any(sep in word for sep in separators) or word.startswith("~") or "." in word
+
+
+def unknown_first_argument(argv: Sequence[str]) -> str | None:
+    """The one-line error for a first argument that is neither a command, an option nor an
+    existing path (``sam2-annotator segmnet``), or ``None`` when the GUI may start with it.
+
+    Existing files and folders, including names without an extension, still open the GUI.
+    """
+    if not argv:
+        return None
+    first = argv[0]
+    if first.startswith("-") or Path(first).expanduser().exists():
+        return None
+    commands = _command_names()
+    if first in commands:
+        return None
+    if _looks_like_path(first):
+        return f"no such file or folder: '{first}'"
+    close = difflib.get_close_matches(first, [*sorted(commands), *_TOP_LEVEL_OPTIONS], n=1)
+    hint = f" \N{EM DASH} did you mean '{close[0]}'?" if close else "."
+    return f"unknown command '{first}'{hint} To open files, give their path"
+
+
+def _print_error_line(message: str) -> None:
+    """Print to stderr, degrading the em dash where the console encoding lacks it."""
+    try:
+        print(message, file=sys.stderr)
+    except UnicodeEncodeError:
+        print(message.replace("\N{EM DASH}", "-"), file=sys.stderr)
+
+
 def _self_test(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="sam2-annotator --self-test")
     parser.add_argument("--self-test", action="store_true", required=True)
@@ -89,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--self-test" in argv:
         return _self_test(argv)
     if _wants_gui(argv):
+        problem = unknown_first_argument(argv)
+        if problem is not None:
+            _print_error_line(problem)
+            return 2
         from sam2_annotator.gui.app import main as gui_main
 
         return gui_main(argv)

@@ -18,10 +18,22 @@ may differ from a fresh encode by a pixel along uncertain edges. The engine's ex
 uses the float32 embedding it just computed (kept as is in memory); the disk cache is an opt-in
 speed-up. An entry read back from disk is promoted to memory as the rounded float32 values.
 
-Threads. A GUI worker prefetches while the GUI asks for the current image, so both levels may be
-used from several threads. :class:`MemoryCache` guards its dictionary with a lock held only for
-dictionary work; :class:`DiskCache` needs no lock because every file appears through one atomic
-``os.replace`` and a reader sees either no file or a complete one.
+Threads and processes. A GUI worker prefetches while the GUI asks for the current image, and
+``encode --shard K/N`` runs many processes (on many machines) against one cache folder on a shared
+file system, so both levels are used concurrently. :class:`MemoryCache` guards its dictionary with
+a lock held only for dictionary work. :class:`DiskCache` needs no lock between processes: names
+are content-addressed (the same key always means the same embedding, so two writers of one key
+write equal data), every file appears through one ``os.replace`` of a finished temp file with a
+unique name in the same folder, and a reader sees either no file or a complete one. A file that
+does not read back (truncated, corrupt, evicted under the reader) is a logged miss, never an error.
+
+Size cap. The disk level is bounded (:data:`DEFAULT_MAX_BYTES`, ``$SAM2_ANNOTATOR_CACHE_MAX_GB``
+or the constructor's ``max_bytes``) with least-recently-used eviction over the whole cache folder
+(every model's entries): a hit sets the file's mtime to now (atime is unreliable: ``noatime``,
+``relatime``), and after a write that takes the folder past the cap the oldest files are deleted
+until it is under :data:`EVICT_TO` of the cap. Each process checks the folder after its own writes
+and at least every :data:`RESCAN_S` seconds while writing, so with several writers the folder may
+exceed the cap for a while by what the others wrote since their last check.
 """
 
 from __future__ import annotations
@@ -29,12 +41,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import tempfile
 import threading
 import time
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import platformdirs
@@ -49,10 +63,20 @@ CACHE_DIR_ENV = "SAM2_ANNOTATOR_CACHE_DIR"
 FORMAT_VERSION = 1
 #: The three feature arrays of :class:`Embedding`, in the order they are stored.
 ARRAY_FIELDS = ("image_embed", "high_res_feats_0", "high_res_feats_1")
+#: Environment variable: the disk cache's size cap in GiB (``0`` = no cap).
+CACHE_MAX_GB_ENV = "SAM2_ANNOTATOR_CACHE_MAX_GB"
+#: Default size cap of the disk cache: about 500 images at 8 MiB each (every SAM2 size has the
+#: same embedding shapes).
+DEFAULT_MAX_BYTES = 4 * 2**30
+#: Eviction deletes down to this fraction of the cap, so a full cache is not rescanned per write.
+EVICT_TO = 0.9
+#: A writing process re-reads the folder's size at least this often (others may be writing too).
+RESCAN_S = 60.0
 #: Temp files older than this are left-overs of a killed process and are removed on open.
 STALE_TEMP_S = 3600.0
 
 _KEY_RE = re.compile(r"[0-9a-f]{16,128}")
+_MODEL_FOLDER_RE = re.compile(r"[0-9a-f]{16}")
 _TEMP_SUFFIX = ".tmp"
 _ENTRY_SUFFIX = ".npz"
 #: What reading a damaged or foreign ``.npz`` can raise; anything else is a bug and propagates.
@@ -81,6 +105,28 @@ def default_cache_dir() -> Path:
     if override:
         return Path(override).expanduser()
     return Path(platformdirs.user_cache_dir("sam2-annotator")) / "embeddings"
+
+
+def parse_max_gb(text: str) -> int:
+    """GiB (a number >= 0; ``0`` = no cap) as bytes; ValueError with the reason otherwise."""
+    try:
+        gib = float(text)
+    except ValueError:
+        raise ValueError(f"not a number of GiB: {text!r}") from None
+    if not (gib >= 0 and gib != float("inf")):  # also refuses nan
+        raise ValueError(f"a cache size cap must be a number of GiB >= 0 (0 = no cap): {text!r}")
+    return int(gib * 2**30)
+
+
+def default_max_bytes() -> int:
+    """The disk cache's cap: ``$SAM2_ANNOTATOR_CACHE_MAX_GB`` if set and valid, else the default."""
+    override = os.environ.get(CACHE_MAX_GB_ENV)
+    if override:
+        try:
+            return parse_max_gb(override)
+        except ValueError as exc:
+            log.warning("ignoring $%s: %s", CACHE_MAX_GB_ENV, exc)
+    return DEFAULT_MAX_BYTES
 
 
 class MemoryCache:
@@ -165,20 +211,37 @@ class DiskCache:
 
     ``model_key`` is the model's sha256 (hex). Each file also records the format version, the full
     model key, its own key and ``orig_hw``; a file that does not match, or cannot be read at all
-    (truncated, corrupt), is a miss: it is logged and deleted, never raised to the caller.
+    (truncated, corrupt), is a miss: it is logged and deleted, never raised to the caller. It is
+    deleted only if it is still the file that failed (same inode, size and mtime): another writer
+    may have replaced it with a good entry meanwhile.
 
     Files are written uncompressed with ``np.savez``: float16 already halves them, and deflate
     gains little on noisy feature maps while costing far more time than the read it would save.
-    A file appears only through ``os.replace`` of a finished temp file in the same folder, so an
-    interrupted ``encode`` leaves either the old state or a complete entry, which is what makes
-    it resumable. There is no fsync: an entry damaged by a power cut fails its zip CRC on reading
-    and is treated as a miss, which a cache can afford.
+    A file appears only through ``os.replace`` of a finished temp file in the same folder (named
+    ``<key>.<host>-<pid>.<random>.tmp``, unique across machines), so an interrupted ``encode``
+    leaves either the old state or a complete entry, which is what makes it resumable, and
+    concurrent writers of one key never mix their bytes. There is no fsync: an entry damaged by a
+    power cut fails its zip CRC on reading and is treated as a miss, which a cache can afford.
+
+    ``max_bytes`` caps the whole cache folder (all models' entries) with LRU eviction, see the
+    module notes; ``None`` = :func:`default_max_bytes`, ``0`` = no cap. Only files that look like
+    entries (``<16 hex>/<hex>.npz``) are ever counted or evicted, so a cache folder pointed at the
+    wrong place cannot delete anything else.
     """
 
-    def __init__(self, root: Path, model_key: str) -> None:
+    def __init__(self, root: Path, model_key: str, max_bytes: int | None = None) -> None:
         self.root = Path(root)
         self.model_key = cache_key(model_key)
         self.folder = self.root / self.model_key[:16]
+        self.max_bytes = default_max_bytes() if max_bytes is None else int(max_bytes)
+        if self.max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0 (0 = no cap), got {max_bytes}")
+        #: Entries this object has evicted so far (from any model's folder).
+        self.evicted = 0
+        self._estimate: int | None = None  # folder size at the last scan + our writes since
+        self._last_scan = 0.0
+        self._account_lock = threading.Lock()
+        self._scan_lock = threading.Lock()
         self._remove_stale_temps()
 
     def path_for(self, key: str) -> Path:
@@ -189,16 +252,33 @@ class DiskCache:
         return isinstance(key, str) and self.path_for(key).is_file()
 
     def get(self, key: str) -> Embedding | None:
-        """The entry as float32 contiguous arrays, or None if absent or unusable."""
+        """The entry as float32 contiguous arrays, or None if absent or unusable.
+
+        A hit marks the entry as recently used (its mtime), which keeps it from eviction.
+        """
         path = self.path_for(key)
         try:
-            return self._read(path, cache_key(key))
+            f = path.open("rb")
         except FileNotFoundError:
             return None
-        except _READ_ERRORS as exc:
-            log.warning("discarding unusable cache entry %s: %s", path, exc)
-            self._delete(path)
+        except OSError as exc:  # e.g. no permission: not the entry's fault, keep it
+            log.warning("cannot open cache entry %s: %s", path, exc)
             return None
+        with f:
+            identity = _identity(os.fstat(f.fileno()))
+            try:
+                emb = self._read(f, cache_key(key))
+            except _READ_ERRORS as exc:
+                log.warning("discarding unusable cache entry %s: %s", path, exc)
+                self._delete_if_unchanged(path, identity)
+                return None
+        self._touch(path)
+        return emb
+
+    def touch(self, key: str) -> bool:
+        """Mark an entry as recently used without reading it; False if there is none."""
+        path = self.path_for(key)
+        return path.is_file() and self._touch(path)
 
     def put(self, key: str, emb: Embedding) -> bool:
         """Write the entry atomically. False if it cannot be stored in float16 (not finite).
@@ -212,6 +292,15 @@ class DiskCache:
         if bad:
             log.warning("not caching %s on disk: %s not finite in float16", path.name, bad)
             return False
+        payload = sum(a.nbytes for a in arrays.values())
+        if self.max_bytes and payload > self.max_bytes:
+            log.warning(
+                "not caching %s on disk: %d bytes > cache cap %d",
+                path.name,
+                payload,
+                self.max_bytes,
+            )
+            return False
         fields = {
             "format_version": np.array(FORMAT_VERSION, np.int64),
             "model_key": np.array(self.model_key),
@@ -221,7 +310,55 @@ class DiskCache:
         }
         self.folder.mkdir(parents=True, exist_ok=True)
         self._write_atomic(path, fields)
+        self._after_write(path, payload)
         return True
+
+    def enforce_limit(self) -> int:
+        """Evict least recently used entries if the cache folder is over the cap; how many.
+
+        Deletes the oldest entries (by mtime, over every model's folder) until the total is at most
+        :data:`EVICT_TO` of the cap, but never the most recent one. Safe with other processes
+        doing the same: a file that vanished meanwhile simply counts as gone.
+        """
+        if not self.max_bytes or not self._scan_lock.acquire(blocking=False):
+            return 0  # no cap, or another thread of this process is scanning right now
+        try:
+            entries = self._scan_all_entries()
+            total = sum(size for _, _, size in entries)
+            evicted = 0
+            if total > self.max_bytes:
+                target = int(self.max_bytes * EVICT_TO)
+                entries.sort(key=lambda e: (e[1], e[0].name))
+                for path, _, size in entries[:-1]:
+                    if total <= target:
+                        break
+                    try:
+                        path.unlink()
+                    except FileNotFoundError:
+                        pass  # evicted or discarded by someone else: gone all the same
+                    except OSError as exc:
+                        log.warning("could not evict %s: %s", path, exc)
+                        continue
+                    else:
+                        evicted += 1
+                    total -= size
+                log.info(
+                    "evicted %d cache entries; %d bytes left (cap %d)",
+                    evicted,
+                    total,
+                    self.max_bytes,
+                )
+            with self._account_lock:
+                self._estimate = total
+                self._last_scan = time.monotonic()
+                self.evicted += evicted
+            return evicted
+        finally:
+            self._scan_lock.release()
+
+    def total_bytes(self) -> int:
+        """Total size of every model's entry files under the cache folder (what the cap limits)."""
+        return sum(size for _, _, size in self._scan_all_entries())
 
     def size_bytes(self) -> int:
         """Total size of this model's entry files."""
@@ -238,8 +375,8 @@ class DiskCache:
         for path in self._files(_ENTRY_SUFFIX) + self._files(_TEMP_SUFFIX):
             self._delete(path)
 
-    def _read(self, path: Path, key: str) -> Embedding:
-        with np.load(path, allow_pickle=False) as npz:
+    def _read(self, f: BinaryIO, key: str) -> Embedding:
+        with np.load(f, allow_pickle=False) as npz:
             version = int(npz["format_version"])
             if version != FORMAT_VERSION:
                 raise _Mismatch(f"format version {version}, expected {FORMAT_VERSION}")
@@ -256,7 +393,7 @@ class DiskCache:
 
     def _write_atomic(self, path: Path, fields: dict[str, np.ndarray]) -> None:
         fd, tmp_name = tempfile.mkstemp(
-            prefix=f"{path.stem}.", suffix=_TEMP_SUFFIX, dir=self.folder
+            prefix=f"{path.stem}.{_writer_tag()}.", suffix=_TEMP_SUFFIX, dir=self.folder
         )
         tmp = Path(tmp_name)
         try:
@@ -266,6 +403,75 @@ class DiskCache:
         except BaseException:
             self._delete(tmp)
             raise
+
+    def _after_write(self, path: Path, payload: int) -> None:
+        """Count a new entry towards the cap; scan (and evict) when over it or when due."""
+        if not self.max_bytes:
+            return
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = payload  # already evicted by another process
+        with self._account_lock:
+            if self._estimate is not None:
+                self._estimate += size
+            due = (
+                self._estimate is None
+                or self._estimate > self.max_bytes
+                or time.monotonic() - self._last_scan >= RESCAN_S
+            )
+        if due:
+            self.enforce_limit()
+
+    def _scan_all_entries(self) -> list[tuple[Path, float, int]]:
+        """(path, mtime, size) of every entry file of every model under the cache folder."""
+        found: list[tuple[Path, float, int]] = []
+        try:
+            folders = [
+                e
+                for e in os.scandir(self.root)
+                if _MODEL_FOLDER_RE.fullmatch(e.name) and e.is_dir()
+            ]
+        except FileNotFoundError:
+            return found
+        for folder in folders:
+            try:
+                entries = list(os.scandir(folder.path))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                name = entry.name
+                if not name.endswith(_ENTRY_SUFFIX) or not _KEY_RE.fullmatch(
+                    name[: -len(_ENTRY_SUFFIX)]
+                ):
+                    continue
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue  # removed while we were listing
+                found.append((Path(entry.path), st.st_mtime, st.st_size))
+        return found
+
+    def _touch(self, path: Path) -> bool:
+        """Set ``path``'s mtime to now (recently used); False if it is gone."""
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:  # a read-only shared cache: recency is best effort
+            log.debug("could not mark %s as used: %s", path, exc)
+        return True
+
+    def _delete_if_unchanged(self, path: Path, identity: tuple[int, ...]) -> None:
+        """Delete ``path`` unless another writer has replaced it since it was opened."""
+        try:
+            current = _identity(path.stat())
+        except FileNotFoundError:
+            return
+        if current != identity:
+            log.info("kept %s: replaced by another writer since it was read", path)
+            return
+        self._delete(path)
 
     def _files(self, suffix: str) -> list[Path]:
         try:
@@ -291,6 +497,16 @@ class DiskCache:
             path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("could not delete %s: %s", path, exc)
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _writer_tag() -> str:
+    """``<host>-<pid>`` for temp names: which machine and process left a temp file behind."""
+    host = re.sub(r"[^A-Za-z0-9-]", "", socket.gethostname().split(".")[0])[:24] or "host"
+    return f"{host}-{os.getpid()}"
 
 
 def _load_array(npz: np.lib.npyio.NpzFile, name: str) -> np.ndarray:

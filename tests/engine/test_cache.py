@@ -433,6 +433,213 @@ def test_concurrent_disk_put_and_get_never_see_partial_files(tmp_path: Path) -> 
     assert disk.get(k) is not None
 
 
+# ---------------------------------------------------------------------------- size cap (LRU)
+
+
+def _entry_size(tmp_path: Path) -> int:
+    probe = DiskCache(tmp_path / "probe", MODEL_A, max_bytes=0)
+    probe.put(key("probe"), make_emb())
+    return probe.path_for(key("probe")).stat().st_size
+
+
+def _age(disk: DiskCache, name: str, seconds_ago: float) -> None:
+    t = time.time() - seconds_ago
+    os.utime(disk.path_for(key(name)), (t, t))
+
+
+def test_disk_cap_evicts_least_recently_used(tmp_path: Path) -> None:
+    size = _entry_size(tmp_path)
+    disk = DiskCache(tmp_path / "c", MODEL_A, max_bytes=int(3.5 * size))  # room for 3
+    for age, name in [(300, "a"), (200, "b"), (100, "c")]:
+        disk.put(key(name), make_emb())
+        _age(disk, name, age)  # explicit mtimes: file-system clocks can be coarse
+    assert disk.total_bytes() == 3 * size and disk.evicted == 0
+    disk.put(key("d"), make_emb())
+    assert key("a") not in disk  # the oldest went
+    assert all(key(n) in disk for n in "bcd")
+    assert disk.total_bytes() <= disk.max_bytes and disk.evicted == 1
+
+
+def test_disk_hit_refreshes_recency(tmp_path: Path) -> None:
+    size = _entry_size(tmp_path)
+    disk = DiskCache(tmp_path / "c", MODEL_A, max_bytes=int(3.5 * size))
+    for age, name in [(300, "a"), (200, "b"), (100, "c")]:
+        disk.put(key(name), make_emb())
+        _age(disk, name, age)
+    assert disk.get(key("a")) is not None  # a is now the most recently used
+    assert disk.touch(key("b")) is True  # `encode` skipping a cached image marks it too
+    assert disk.touch(key("missing")) is False
+    _age(disk, "b", 50)
+    disk.put(key("d"), make_emb())
+    assert key("c") not in disk  # least recently used after the hit and the touch
+    assert all(key(n) in disk for n in "abd")
+
+
+def test_disk_cap_is_enforced_over_many_writes(tmp_path: Path) -> None:
+    size = _entry_size(tmp_path)
+    cap = int(5.5 * size)
+    disk = DiskCache(tmp_path / "c", MODEL_A, max_bytes=cap)
+    for i in range(20):
+        disk.put(key(f"img{i}"), make_emb(seed=i))
+        assert disk.total_bytes() <= cap
+    assert disk.total_bytes() >= int(cap * cache_mod.EVICT_TO) - size  # evicts no more than needed
+    assert key("img19") in disk
+
+
+def test_disk_cap_covers_all_models_and_only_entries(tmp_path: Path) -> None:
+    size = _entry_size(tmp_path)
+    cap = int(5.5 * size)
+    b = DiskCache(tmp_path / "c", MODEL_B, max_bytes=0)
+    for i in range(5):
+        b.put(key(f"b{i}"), make_emb(seed=i))
+        _age(b, f"b{i}", 100 - i)
+    foreign = tmp_path / "c" / "not-a-model"
+    foreign.mkdir()
+    (foreign / f"{key('x')}.npz").write_bytes(b"x" * (10 * size))  # never counted or deleted
+    b.folder.joinpath("notes.npz").write_bytes(b"y" * size)  # not a hex key: not ours either
+    a = DiskCache(tmp_path / "c", MODEL_A, max_bytes=cap)
+    a.put(key("a0"), make_emb())  # its first write checks the whole folder
+    assert a.total_bytes() <= cap
+    assert key("b0") not in b and key("b4") in b and key("a0") in a
+    assert (foreign / f"{key('x')}.npz").exists() and b.folder.joinpath("notes.npz").exists()
+
+
+def test_disk_entry_larger_than_cap_is_not_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    disk = DiskCache(tmp_path, MODEL_A, max_bytes=100)
+    with caplog.at_level(logging.WARNING, logger=cache_mod.__name__):
+        assert disk.put(key("img"), make_emb()) is False
+    assert key("img") not in disk and "cache cap" in caplog.text
+
+
+def test_disk_cap_zero_means_no_cap(tmp_path: Path) -> None:
+    disk = DiskCache(tmp_path, MODEL_A, max_bytes=0)
+    for i in range(5):
+        disk.put(key(f"img{i}"), make_emb())
+    assert disk.enforce_limit() == 0 and len(list(disk.folder.glob("*.npz"))) == 5
+    with pytest.raises(ValueError):
+        DiskCache(tmp_path, MODEL_A, max_bytes=-1)
+
+
+def test_disk_cap_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert cache_mod.parse_max_gb("1.5") == 3 * 2**29
+    assert cache_mod.parse_max_gb("0") == 0
+    for bad in ["x", "-1", "nan", "inf", ""]:
+        with pytest.raises(ValueError):
+            cache_mod.parse_max_gb(bad)
+    monkeypatch.delenv(cache_mod.CACHE_MAX_GB_ENV, raising=False)
+    assert DiskCache(tmp_path, MODEL_A).max_bytes == cache_mod.DEFAULT_MAX_BYTES
+    monkeypatch.setenv(cache_mod.CACHE_MAX_GB_ENV, "0.5")
+    assert DiskCache(tmp_path, MODEL_A).max_bytes == 2**29
+    assert DiskCache(tmp_path, MODEL_A, max_bytes=123).max_bytes == 123  # explicit wins
+    monkeypatch.setenv(cache_mod.CACHE_MAX_GB_ENV, "lots")
+    with caplog.at_level(logging.WARNING, logger=cache_mod.__name__):
+        assert DiskCache(tmp_path, MODEL_A).max_bytes == cache_mod.DEFAULT_MAX_BYTES
+    assert cache_mod.CACHE_MAX_GB_ENV in caplog.text
+
+
+def test_eviction_tolerates_files_vanishing_underneath(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    size = _entry_size(tmp_path)
+    disk = DiskCache(tmp_path / "c", MODEL_A, max_bytes=0)
+    for i, name in enumerate("abcd"):
+        disk.put(key(name), make_emb())
+        _age(disk, name, 100 - i)
+    disk.max_bytes = int(2.5 * size)
+    original_scan = DiskCache._scan_all_entries
+
+    def scan_then_lose_some(self: DiskCache) -> list[tuple[Path, float, int]]:
+        found = original_scan(self)
+        self.path_for(key("a")).unlink()  # another process evicts a and b after our listing
+        self.path_for(key("b")).unlink()
+        return found
+
+    monkeypatch.setattr(DiskCache, "_scan_all_entries", scan_then_lose_some)
+    assert disk.enforce_limit() == 0  # nothing left for us to delete, and no error
+    monkeypatch.undo()
+    assert key("c") in disk and key("d") in disk  # counted a and b as gone: kept the rest
+
+
+def test_corrupt_entry_replaced_meanwhile_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = DiskCache(tmp_path, MODEL_A)
+    k = key("img")
+    path = disk.path_for(k)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"half an entry")
+    original_read = DiskCache._read
+    writer = DiskCache(tmp_path, MODEL_A)
+
+    def read_while_another_writer_replaces(self: DiskCache, f, key_: str) -> Embedding:
+        writer.put(k, make_emb())  # a good entry lands between our open and our delete
+        return original_read(self, f, key_)
+
+    monkeypatch.setattr(DiskCache, "_read", read_while_another_writer_replaces)
+    assert disk.get(k) is None  # we opened the broken file: a miss...
+    monkeypatch.undo()
+    assert disk.get(k) is not None  # ...but the other writer's good entry was not deleted
+
+
+_WORKER = """
+import sys, hashlib, numpy as np
+from pathlib import Path
+from sam2_annotator.engine.cache import DiskCache, cache_key
+from sam2_annotator.engine.types import Embedding
+root, model, cap, wid = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+disk = DiskCache(root, model, max_bytes=cap)
+keys = [cache_key(hashlib.sha256(f"img{i}".encode()).hexdigest()) for i in range(24)]
+def emb(i):
+    a = np.full((1, 4, 2, 2), i, np.float32)
+    return Embedding(a, np.full((1, 2, 8, 8), i, np.float32), np.full((1, 3, 4, 4), i, np.float32),
+                     (10, i + 1))
+bad = 0
+for rnd in range(10):
+    for j in range(24):
+        i = (j * 5 + wid * 7 + rnd) % 24
+        disk.put(keys[i], emb(i))
+        got = disk.get(keys[(i + 11) % 24])
+        if got is not None and not (got.orig_hw == (10, (i + 11) % 24 + 1)
+                                    and (got.image_embed == (i + 11) % 24).all()):
+            bad += 1
+print(bad, disk.evicted)
+"""
+
+
+def test_concurrent_processes_with_eviction_stay_consistent(tmp_path: Path) -> None:
+    """Three processes write, read and evict in one small-capped folder at once."""
+    import subprocess
+
+    size = _entry_size(tmp_path)
+    cap = 8 * size
+    root = tmp_path / "shared"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(root), MODEL_A, str(cap), str(w)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(3)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    for p, (_out, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err
+        assert "Traceback" not in err
+    bad = [int(out.split()[0]) for out, _ in results]
+    evicted = [int(out.split()[1]) for out, _ in results]
+    assert bad == [0, 0, 0]  # every hit was a complete entry for its own key
+    assert sum(evicted) > 0  # eviction did run concurrently with writers and readers
+    disk = DiskCache(root, MODEL_A, max_bytes=cap)
+    disk.enforce_limit()
+    assert disk.total_bytes() <= cap
+    assert not list(disk.folder.glob("*.tmp"))  # no temp file left behind
+
+
 # ---------------------------------------------------------------------------- two levels
 
 

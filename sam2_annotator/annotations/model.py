@@ -15,6 +15,7 @@ change notification and autosave.
 from __future__ import annotations
 
 import colorsys
+import copy
 import logging
 import math
 import os
@@ -141,6 +142,22 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class SourceGeometry:
+    """An annotation's segmentation, area and bbox exactly as the file it came from had them.
+
+    Kept while the mask is unchanged, so that an annotation the user did not touch is written back
+    as it came (the same polygons, the same crowd RLE) in the project file and in every export,
+    instead of being re-encoded. ``kind`` is ``"polygon"``, ``"rle"`` or ``"uncompressed_rle"``;
+    ``area``/``bbox`` are ``None`` where the file had no valid value (then they are computed).
+    """
+
+    segmentation: Any
+    kind: str
+    area: int | float | None = None
+    bbox: tuple[float, float, float, float] | None = None
+
+
+@dataclass(frozen=True)
 class Annotation:
     """One object: its exact mask (as RLE), category and how it was made.
 
@@ -158,6 +175,8 @@ class Annotation:
     edited: str | None = None
     iscrowd: int = 0
     extra: JsonDict = field(default_factory=dict)
+    #: The geometry as imported (see :class:`SourceGeometry`); ``None`` once the mask is edited.
+    original: SourceGeometry | None = field(default=None, compare=False, repr=False)
 
     @property
     def mask(self) -> np.ndarray:
@@ -265,6 +284,21 @@ class Project:
             self._by_image.setdefault(annotation.image_id, []).append(annotation.id)
         top = max(self.annotations, default=0)
         self.next_annotation_id = max(self.next_annotation_id, top + 1)
+
+    def snapshot(self) -> Project:
+        """A copy for a writer on another thread: the record dicts are copied (records are frozen,
+        so sharing them is safe), the lookups are left empty. Cheap: no record is copied and
+        nothing is re-indexed, so the editing thread can hand one over on every edit."""
+        clone = copy.copy(self)
+        clone.images = dict(self.images)
+        clone.categories = dict(self.categories)
+        clone.annotations = dict(self.annotations)
+        clone.info = copy.deepcopy(self.info)
+        clone.licenses = copy.deepcopy(self.licenses)
+        clone.extra = copy.deepcopy(self.extra)
+        clone._by_image = {}
+        clone._by_name = {}
+        return clone
 
     # ------------------------------------------------------------------ lookups
 

@@ -16,13 +16,20 @@ history), :attr:`ProjectStore.dirty` stays true and :class:`~.atomic.ProjectSave
 the caller; the next successful save writes everything. Listeners are plain callables that get
 one :class:`~.model.Change` at a time, after the edit is complete; a listener that raises is logged
 and does not stop the others. Not thread-safe: call it from one thread (the GUI thread).
+
+One user action is one save: edits made inside ``with store.transaction():`` (a new category, the
+image record and the annotation of one accept, say) are written once, when the outermost
+transaction ends. With :meth:`ProjectStore.use_background_saver` the autosave does not serialise
+anything on the calling thread: it hands a :meth:`~.model.Project.snapshot` to a
+:class:`~.saver.BackgroundSaver`, whose results (and failures) arrive through its callback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -49,6 +56,7 @@ from sam2_annotator.annotations.model import (
     rebase,
     utc_now,
 )
+from sam2_annotator.annotations.saver import BackgroundSaver, SaveResult, Snapshot
 from sam2_annotator.annotations.undo import (
     DEFAULT_UNDO_LIMIT,
     AddAnnotation,
@@ -86,7 +94,11 @@ class ProjectStore:
         self.report = report
         self.history = UndoStack(undo_limit)
         self.listeners: list[Listener] = []
-        self.dirty = False
+        self.saver: BackgroundSaver | None = None
+        #: Bumped on every change; a save records the generation it wrote.
+        self._generation = 0
+        self._saved_generation = 0
+        self._transaction_depth = 0
 
     # ------------------------------------------------------------------ opening
 
@@ -120,8 +132,10 @@ class ProjectStore:
         autosave: bool = True,
         undo_limit: int = DEFAULT_UNDO_LIMIT,
         overwrite: bool = False,
+        write: bool = True,
     ) -> ProjectStore:
-        """Start a new, empty project and write it to ``path`` right away."""
+        """Start a new, empty project and write it to ``path`` right away (``write=False``: with
+        the first edit, e.g. when the caller is about to add one in a transaction)."""
         target = Path(path)
         if target.exists() and not overwrite:
             raise ProjectError(f"{target} already exists; open it instead")
@@ -132,7 +146,10 @@ class ProjectStore:
         }
         project = Project(root=target.parent, info=info if info is not None else default_info)
         store = cls(project, target, autosave=autosave, undo_limit=undo_limit)
-        store.save()
+        if write:
+            store.save()
+        else:
+            store._generation = 1  # not on disk yet: dirty until the first save
         return store
 
     @classmethod
@@ -305,19 +322,71 @@ class ProjectStore:
 
     # ------------------------------------------------------------------ saving
 
-    def save(self) -> None:
-        """Write the project atomically (keeping the previous file as ``.bak``).
+    @property
+    def dirty(self) -> bool:
+        """Some change is not on disk yet (pending in the saver, or its save failed)."""
+        saved = self._saved_generation
+        if self.saver is not None:
+            saved = max(saved, self.saver.saved_generation)
+        return self._generation > saved
 
-        Raises :class:`~.atomic.ProjectSaveError`; the file on disk is then the previous version.
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[ProjectStore]:
+        """Group the edits of one user action into one save (transactions nest)."""
+        self._transaction_depth += 1
+        start = self._generation
+        try:
+            yield self
+        finally:
+            self._transaction_depth -= 1
+            if self._transaction_depth == 0 and self._generation != start and self.autosave:
+                self._autosave()
+
+    def use_background_saver(self, on_result: Callable[[SaveResult], None] | None = None) -> None:
+        """From now on autosaves are written by a :class:`~.saver.BackgroundSaver` thread;
+        ``on_result`` gets every :class:`~.saver.SaveResult` (on that thread)."""
+        if self.saver is None:
+            self.saver = BackgroundSaver(on_result)
+        else:
+            self.saver.on_result = on_result
+
+    def flush(self, timeout: float | None = None) -> SaveResult | None:
+        """Wait for the background saver (no-op without one); its last result."""
+        return self.saver.flush(timeout) if self.saver is not None else None
+
+    def close(self, timeout: float | None = 30.0) -> SaveResult | None:
+        """Write what is pending and stop the background saver (the store stays usable, saving
+        synchronously)."""
+        if self.saver is None:
+            return None
+        saver, self.saver = self.saver, None
+        result = saver.close(timeout)
+        self._saved_generation = max(self._saved_generation, saver.saved_generation)
+        return result
+
+    def save(self) -> None:
+        """Write the project now (atomically, keeping the previous file as ``.bak``).
+
+        With a background saver this hands it the current state and waits for it (so a save on
+        this thread can never be overtaken by an older snapshot). Raises
+        :class:`~.atomic.ProjectSaveError`; the file on disk is then the previous version.
         """
-        data, _report = project_to_coco(self.project, root=self.path.parent)
-        write_atomic(self.path, dumps(data))
-        self.dirty = False
+        generation = self._generation
+        if self.saver is not None:
+            self.saver.submit(Snapshot(generation, self.project.snapshot(), self.path))
+            result = self.saver.flush()
+            if result is not None and result.error is not None:
+                raise result.error
+        else:
+            data, _report = project_to_coco(self.project, root=self.path.parent)
+            write_atomic(self.path, dumps(data))
+        self._saved_generation = max(self._saved_generation, generation)
         self._notify([Change("saved")])
 
     def save_as(self, path: str | os.PathLike[str]) -> None:
         """Write to ``path`` (image paths rebased to its folder) and continue there."""
         target = Path(path)
+        self.flush()
         data, _report = project_to_coco(self.project, root=target.parent)
         write_atomic(target, dumps(data))
         for image in self.images:
@@ -326,13 +395,20 @@ class ProjectStore:
         self.project.root = target.parent
         self.project.reindex()
         self.path = target
-        self.dirty = False
+        self._saved_generation = self._generation
         self._notify([Change("saved")])
 
     def _apply(self, changes: list[Change]) -> None:
-        self.dirty = True
+        self._generation += 1
         self._notify(changes)
-        if self.autosave:
+        if self.autosave and self._transaction_depth == 0:
+            self._autosave()
+
+    def _autosave(self) -> None:
+        if self.saver is not None:
+            snapshot = Snapshot(self._generation, self.project.snapshot(), self.path)
+            self.saver.submit(snapshot)
+        else:
             self.save()
 
     def _notify(self, changes: list[Change]) -> None:

@@ -43,6 +43,7 @@ from sam2_annotator.annotations.model import (
     JsonDict,
     Project,
     PromptRecord,
+    SourceGeometry,
     check_score,
     rebase,
 )
@@ -110,6 +111,9 @@ class ImportReport:
     categories: int = 0
     segmentations: Counter[str] = field(default_factory=Counter)
     issues: list[ImportIssue] = field(default_factory=list)
+    #: The file was not written by this tool (no top-level ``sam2_annotator`` object): the app
+    #: never writes to it and keeps its work in a project file of its own beside it.
+    foreign: bool = False
 
     def add(self, code: str, message: str) -> None:
         if code not in ISSUE_CODES:
@@ -135,6 +139,8 @@ class ExportReport:
     polygon: int = 0
     kept_rle_for_holes: list[int] = field(default_factory=list)
     holes_filled: list[int] = field(default_factory=list)
+    #: Annotations written with their imported segmentation, unchanged (untouched by the user).
+    kept_original: int = 0
     empty_as_rle: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -240,7 +246,7 @@ def parse_coco(
     if not isinstance(data, dict):
         raise ProjectFormatError(source, [f"the top level is {_json_type(data)}, not an object"])
     problems = _Problems()
-    report = ImportReport(source=source)
+    report = ImportReport(source=source, foreign=TOOL_KEY not in data)
     images_raw = _section(data, "images", problems, required=True)
     categories_raw = _section(data, "categories", problems, required=False)
     annotations_raw = _section(data, "annotations", problems, required=False)
@@ -501,11 +507,14 @@ def _parse_annotation(
     fields = _parse_annotation_tool_fields(tool, where, problems)
     if image is None or category_id is None or category_id not in categories or not crowd_ok:
         return None
+    issues_before = len(report.issues)
     try:
         rle = _read_segmentation(entry, image, where, report)
     except SegmentationError as exc:
         problems.add(where, str(exc))
         return None
+    repaired = any(i.code in _GEOMETRY_REPAIRS for i in report.issues[issues_before:])
+    original = None if repaired else _source_geometry(entry)
     if fields is None:
         return None
     extra = {k: v for k, v in entry.items() if k not in ANNOTATION_KEYS and k != TOOL_KEY}
@@ -523,6 +532,27 @@ def _parse_annotation(
         edited=edited,
         iscrowd=int(iscrowd),
         extra=extra,
+        original=original,
+    )
+
+
+#: Repairs after which the file's segmentation is not what we read, so it is not kept verbatim.
+_GEOMETRY_REPAIRS = frozenset({"degenerate_polygon", "flat_polygon", "bbox_only"})
+
+
+def _source_geometry(entry: JsonDict) -> SourceGeometry | None:
+    segmentation = entry.get("segmentation")
+    kind = _segmentation_kind(segmentation) if segmentation not in (None, []) else None
+    if kind not in ("polygon", "rle", "uncompressed_rle"):
+        return None
+    area = entry.get("area")
+    bbox = entry.get("bbox")
+    bbox_ok = isinstance(bbox, list) and len(bbox) == 4 and all(_is_finite_number(v) for v in bbox)
+    return SourceGeometry(
+        segmentation=segmentation,
+        kind=kind,
+        area=area if _is_finite_number(area) else None,  # as written (an int stays an int)
+        bbox=tuple(bbox) if bbox_ok else None,  # type: ignore[arg-type]
     )
 
 
@@ -791,7 +821,6 @@ def project_to_coco(
     """
     if segmentation not in _SEGMENTATION_WRITERS:
         raise ValueError(f"segmentation must be one of {SEGMENTATION_FORMATS}: {segmentation!r}")
-    writer = _SEGMENTATION_WRITERS[segmentation]
     report = ExportReport()
     new_root = root if root is not None else project.root
     data: JsonDict = {
@@ -799,7 +828,7 @@ def project_to_coco(
         "licenses": project.licenses,
         "images": [_image_json(image, project.root, new_root) for image in project.images.values()],
         "annotations": [
-            _annotation_json(annotation, writer, force_polygons, tool_data, report)
+            _annotation_json(annotation, segmentation, force_polygons, tool_data, report)
             for annotation in project.annotations.values()
         ],
         "categories": [
@@ -856,21 +885,43 @@ def _category_json(category: Category, tool_data: bool) -> JsonDict:
 _SegmentationWriter = Callable[[Annotation, bool, ExportReport], tuple[Any, Rle]]
 
 
+def _keeps_original(annotation: Annotation, segmentation: SegmentationFormat) -> bool:
+    """Write the imported geometry verbatim? Polygons always (they are what the user brought);
+    RLE in RLE exports, and for crowd annotations (COCO's crowd regions are RLE) in any."""
+    original = annotation.original
+    if original is None:
+        return False
+    return original.kind == "polygon" or segmentation == "rle" or annotation.iscrowd == 1
+
+
 def _annotation_json(
     annotation: Annotation,
-    writer: _SegmentationWriter,
+    segmentation_format: SegmentationFormat,
     force_polygons: bool,
     tool_data: bool,
     report: ExportReport,
 ) -> JsonDict:
-    segmentation, written = writer(annotation, force_polygons, report)
+    original = annotation.original
+    if original is not None and _keeps_original(annotation, segmentation_format):
+        report.kept_original += 1
+        if original.kind == "polygon":
+            report.polygon += 1
+        else:
+            report.rle += 1
+        segmentation = original.segmentation
+        area = original.area if original.area is not None else annotation.rle.area
+        bbox = list(original.bbox) if original.bbox is not None else list(annotation.rle.bbox)
+    else:
+        writer = _SEGMENTATION_WRITERS[segmentation_format]
+        segmentation, written = writer(annotation, force_polygons, report)
+        area, bbox = written.area, list(written.bbox)
     data: JsonDict = {
         "id": annotation.id,
         "image_id": annotation.image_id,
         "category_id": annotation.category_id,
         "segmentation": segmentation,
-        "area": written.area,
-        "bbox": list(written.bbox),
+        "area": area,
+        "bbox": bbox,
         "iscrowd": annotation.iscrowd,
     }
     data.update({k: v for k, v in annotation.extra.items() if k != TOOL_KEY})

@@ -148,6 +148,7 @@ class ReplaceMask(_Swap):
             prompts=self.prompts if self.prompts is not None else current.prompts,
             score=check_score(self.score) if self.score is not None else current.score,
             edited=utc_now(),
+            original=None,  # the imported geometry no longer describes this mask
         )
 
 

@@ -1,7 +1,8 @@
 """``sam2-annotator coco validate|export``: check a COCO file, or write a project as clean COCO.
 
-``validate`` exits 0 when the file is clean, 1 when it loads but has problems that would be
-repaired or are worth knowing (missing images, renumbered ids, ...), 2 when it cannot be used.
+``validate`` exits 0 when the file can be imported (repairs such as renumbering id 0, missing
+images and the like are printed as warnings), 2 when it cannot be used (errors); with
+``--strict`` warnings fail too (exit 1).
 """
 
 from __future__ import annotations
@@ -30,8 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     validate = actions.add_parser(
         "validate",
         help="print counts and every problem of a COCO file",
-        description="Read FILE as the annotator would and list every problem: malformed entries "
-        "(exit 2), repairable ones and missing or mis-sized images (exit 1). Exit 0: clean.",
+        description="Read FILE as the annotator would and list every problem. Errors (malformed "
+        "entries: the file cannot be imported) exit 2. Warnings (what the import repairs, such as "
+        "renumbering id 0, or missing and mis-sized images) are listed but exit 0, unless "
+        "--strict (then exit 1).",
+    )
+    validate.add_argument(
+        "--strict", action="store_true", help="fail (exit 1) on warnings too, not only on errors"
     )
     validate.add_argument("file", type=Path, metavar="FILE", help="COCO instances JSON")
     validate.add_argument(
@@ -87,13 +93,18 @@ def run_validate(args: argparse.Namespace) -> int:
     print(f"  images:      {report.images}")
     print(f"  categories:  {report.categories}")
     print(f"  annotations: {report.annotations}" + (f" ({kinds})" if kinds else ""))
+    if report.foreign:
+        print("  written by another tool: the annotator keeps its work in a project file beside it")
     if report.ok:
         print("no problems")
         return 0
-    print(f"{len(report.issues)} problem(s):")
+    print(f"{len(report.issues)} warning(s) (the file imports; these are repaired or noted):")
     for issue in report.issues:
-        print(f"  [{issue.code}] {issue.message}")
-    return 1
+        print(f"  warning [{issue.code}] {issue.message}")
+    if args.strict:
+        print("--strict: failing because of the warnings above")
+        return 1
+    return 0
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -80,10 +80,13 @@ def test_validate_lists_every_problem(
     path.write_text(json.dumps(data))
     before = snapshot(tmp_path)
     code, out, _err = _run(capsys, "coco", "validate", path)
-    assert code == 1
-    assert "2 problem(s):" in out
-    assert "[renumbered_id] annotations[0] (id 0): id 0 -> id 3" in out
-    assert "[missing_image_file] image 2:" in out and "gone.png" in out
+    assert code == 0  # it imports: repairs are warnings
+    assert "2 warning(s)" in out
+    assert "warning [renumbered_id] annotations[0] (id 0): id 0 -> id 3" in out
+    assert "warning [missing_image_file] image 2:" in out and "gone.png" in out
+    assert "written by another tool" in out
+    code, strict_out, _err = _run(capsys, "coco", "validate", path, "--strict")
+    assert code == 1 and "--strict: failing" in strict_out
     assert snapshot(tmp_path) == before  # validate never writes
 
 
@@ -92,7 +95,7 @@ def test_validate_with_images_folder(capsys: pytest.CaptureFixture[str], tmp_pat
     path = tmp_path / "annotations" / "train.json"
     path.parent.mkdir()
     path.write_text(json.dumps(minimal_coco()))
-    code, out, _ = _run(capsys, "coco", "validate", path)
+    code, out, _ = _run(capsys, "coco", "validate", path, "--strict")
     assert code == 1 and "missing_image_file" in out
     code, out, _ = _run(capsys, "coco", "validate", path, "--images", tmp_path / "pictures")
     assert code == 0 and "no problems" in out
@@ -104,8 +107,8 @@ def test_validate_malformed_is_one_error_line_exit_2(
 ) -> None:
     path = tmp_path / "bad.json"
     path.write_bytes(raw)
-    code, out, err = _run(capsys, "coco", "validate", path)
-    assert code == 2
+    code, out, err = _run(capsys, "coco", "validate", path, "--strict")
+    assert code == 2  # errors, not warnings: 2 with or without --strict
     assert err.startswith("error: ") and err.count("\n") == 1 and fragment in err
     assert "Traceback" not in out + err
     assert fragment in out  # the full problem list goes to stdout

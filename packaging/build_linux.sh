@@ -58,6 +58,8 @@ install -m 644 resources/sam2-annotator.desktop "$PKG/usr/share/applications/"
 install -m 644 resources/icons/sam2-annotator.png "$PKG/usr/share/icons/hicolor/256x256/apps/"
 install -m 644 resources/icons/sam2-annotator.svg "$PKG/usr/share/icons/hicolor/scalable/apps/"
 SIZE_KB=$(du -sk "$PKG" | cut -f1)
+# Depends: the system libraries of Qt's X11 plugin (sam2_annotator/platform_check.py's
+# XCB_PREREQUISITES; tests/test_platform_check.py checks that none is missing here).
 cat > "$PKG/DEBIAN/control" <<CONTROL
 Package: sam2-annotator
 Version: $VERSION
@@ -65,7 +67,7 @@ Section: graphics
 Priority: optional
 Architecture: $ARCH
 Installed-Size: $SIZE_KB
-Depends: libc6, libgl1, libegl1, libfontconfig1, libfreetype6, libxkbcommon0, libxkbcommon-x11-0, libdbus-1-3, libxcb-cursor0, libxcb-icccm4, libxcb-image0, libxcb-keysyms1, libxcb-randr0, libxcb-render-util0, libxcb-shape0, libxcb-xfixes0, libxcb-xkb1
+Depends: libc6, libgl1, libegl1, libfontconfig1, libfreetype6, libxkbcommon0, libxkbcommon-x11-0, libdbus-1-3, libx11-6, libx11-xcb1, libxcb1, libxcb-cursor0, libxcb-icccm4, libxcb-image0, libxcb-keysyms1, libxcb-randr0, libxcb-render0, libxcb-render-util0, libxcb-shape0, libxcb-shm0, libxcb-sync1, libxcb-util1, libxcb-xfixes0, libxcb-xkb1
 Maintainer: sam2-annotator developers <sam2-annotator@users.noreply.github.com>
 Description: Click on objects, get exact SAM2 masks, save COCO annotations
  Segment Anything 2 running locally through ONNX Runtime (no PyTorch, no cloud).

@@ -113,16 +113,20 @@ def _self_test(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="sam2-annotator --self-test")
     parser.add_argument("--self-test", action="store_true", required=True)
     parser.add_argument("--model", type=Path, help="model folder (default: bundled/installed)")
-    parser.add_argument("--no-gui", action="store_true", help="skip the Qt check")
+    parser.add_argument(
+        "--no-gui", action="store_true", help="skip the Qt and desktop-library checks"
+    )
     args = parser.parse_args(argv)
     from sam2_annotator.selftest import run_self_test
 
-    gui_check = None
+    gui_check = desktop_check = None
     if not args.no_gui:
         from sam2_annotator.gui.selfcheck import offscreen_check
+        from sam2_annotator.platform_check import self_test_line
 
         gui_check = offscreen_check
-    return run_self_test(args.model, gui_check)
+        desktop_check = self_test_line
+    return run_self_test(args.model, gui_check, desktop_check=desktop_check)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,6 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem is not None:
             _print_error_line(problem)
             return 2
+        from sam2_annotator.platform_check import gui_preflight
+
+        problem = gui_preflight()  # missing X11 libraries: one line, not Qt's core dump
+        if problem is not None:
+            _print_error_line(problem)
+            return 1
         from sam2_annotator.gui.app import main as gui_main
 
         return gui_main(argv)

@@ -1,7 +1,8 @@
 """``sam2-annotator --self-test``: prove an installation works, frozen or not.
 
 Loads the given (or bundled, or installed) model, encodes and decodes the bundled sample image,
-checks that Qt starts offscreen, prints provider and timings, and returns 0 — or 1 with a clear
+checks that the system libraries Qt needs on a Linux X11 desktop are installed and that Qt starts
+offscreen, prints provider and timings, and returns 0 — or 1 with a clear
 message saying what is missing.
 """
 
@@ -82,13 +83,21 @@ def run_model_check(model: Path | None) -> SelfTestResult:
 
 
 def run_self_test(
-    model: Path | None, gui_check: Callable[[], str] | None, echo: Callable[[str], None] = print
+    model: Path | None,
+    gui_check: Callable[[], str] | None,
+    echo: Callable[[str], None] = print,
+    *,
+    desktop_check: Callable[[], str] | None = None,
 ) -> int:
-    """The whole self-test; ``gui_check`` returns a one-line description or raises."""
+    """The whole self-test; ``gui_check`` and ``desktop_check`` (the system libraries Qt needs on
+    an X11 desktop, :func:`sam2_annotator.platform_check.self_test_line`) return a one-line
+    description or raise :class:`UserError`."""
     try:
         result = run_model_check(model)
         for line in result.lines():
             echo(line)
+        if desktop_check is not None:
+            echo(f"desktop   {desktop_check()}")
         if gui_check is not None:
             echo(f"gui       {gui_check()}")
     except UserError as exc:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import pytest
+
+from sam2_annotator import platform_check
 from sam2_annotator.cli import main
 
 
@@ -14,6 +18,30 @@ def test_self_test_passes_with_a_model(model_dir, capsys) -> None:
     assert "random-init" in out and "provider  cpu" in out
     assert "sample    640x427" in out
     assert "gui       Qt" in out and out.rstrip().endswith("self-test OK")
+    assert "\ndesktop   " in out  # the X11 library check ran (its verdict depends on the machine)
+
+
+def test_self_test_fails_when_x11_libraries_are_missing(
+    model_dir, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a bundle on a bare desktop reports: the missing libraries and the packages, exit 1."""
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("XDG_SESSION_TYPE", raising=False)
+    monkeypatch.setattr(platform_check.sys, "platform", "linux")
+    monkeypatch.setattr(platform_check, "find_xcb_plugin", lambda: Path("/x/libqxcb.so"))
+    monkeypatch.setattr(
+        platform_check, "run_ldd", lambda plugin: "\tlibxcb-icccm.so.4 => not found\n"
+    )
+    assert main(["--self-test", "--no-gui", "--model", str(model_dir)]) == 0  # --no-gui: skipped
+    assert "desktop" not in capsys.readouterr().out
+    assert main(["--self-test", "--model", str(model_dir)]) == 1
+    out = capsys.readouterr().out
+    assert "gui       " not in out  # Qt is not even tried
+    assert out.rstrip().splitlines()[-1] == (
+        "self-test FAILED: Qt cannot start on this X11 desktop: missing system libraries "
+        "libxcb-icccm.so.4. Install them with: sudo apt-get install libxcb-icccm4 (Debian/Ubuntu) "
+        "or: sudo dnf install xcb-util-wm (Fedora)."
+    )
 
 
 def test_self_test_fails_clearly_without_a_model(tmp_path, capsys, monkeypatch) -> None:

@@ -21,6 +21,8 @@ def gui_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         return 0
 
     monkeypatch.setattr("sam2_annotator.gui.app.main", fake_gui_main)
+    # offscreen: the X11 library check before the GUI (tests/test_platform_check.py) stays quiet
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     return calls
 
 

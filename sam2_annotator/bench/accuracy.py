@@ -231,6 +231,59 @@ class EvalRun:
         }
 
 
+def nothing_evaluated_reason(run: EvalRun, images_dir: Path | None = None) -> str | None:
+    """Why ``run`` scored no prompt at all (one line for the user), or None if it scored some.
+
+    An evaluation that scored nothing must not look like a result: the command fails with this.
+    """
+    if run.objects:
+        return None
+    if not run.skipped:
+        return "nothing was evaluated: the COCO file has no usable annotations"
+    counts = ", ".join(f"{reason}: {count}" for reason, count in sorted(run.skipped.items()))
+    message = f"nothing was evaluated (annotations skipped — {counts})"
+    missing = [p for p in run.problems if p.startswith("image not found: ")]
+    if missing:
+        message += f"; {len(missing)} image(s) not found, e.g. {missing[0].split(': ', 1)[1]}"
+        if images_dir is not None:
+            message += f"; is --images {images_dir} the folder the COCO file_name values are "
+            message += "relative to?"
+    elif run.problems:
+        message += f"; first problem: {run.problems[0]}"
+    return message
+
+
+def missing_images_reason(project: Project, images_dir: Path) -> str | None:
+    """One line if *no* annotated image exists on disk (checked before any model is loaded)."""
+    annotated = sorted({a.image_id for a in project.annotations.values()})
+    paths = [project.image_path(image_id) for image_id in annotated]
+    if not paths or any(path.is_file() for path in paths):
+        return None
+    message = (
+        f"none of the {len(paths)} annotated images was found under --images {images_dir} "
+        f"(e.g. {paths[0]})"
+    )
+    hint = _folder_holding(project.image(annotated[0]).file_name, images_dir)
+    if hint is not None:
+        message += f"; {hint} holds it: pass --images {hint}"
+    else:
+        message += "; --images must be the folder the COCO file_name values are relative to"
+    return message
+
+
+def _folder_holding(file_name: str, images_dir: Path) -> Path | None:
+    """A folder next to ``images_dir`` (parent or one child down) where ``file_name`` exists."""
+    if Path(file_name).is_absolute():
+        return None
+    candidates = [images_dir.parent]
+    if images_dir.is_dir():
+        candidates += sorted(p for p in images_dir.iterdir() if p.is_dir())
+    for folder in candidates:
+        if (folder / file_name).is_file():
+            return folder
+    return None
+
+
 def _p50(values: Sequence[float]) -> float | None:
     return round(latency_stats(values).p50_ms, 3) if values else None
 

@@ -84,14 +84,24 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sam2_annotator.bench import report
-    from sam2_annotator.bench.accuracy import EvalPlan, evaluate, read_ground_truth
+    from sam2_annotator.bench.accuracy import (
+        EvalPlan,
+        evaluate,
+        missing_images_reason,
+        nothing_evaluated_reason,
+        read_ground_truth,
+    )
     from sam2_annotator.bench.environment import machine_info
     from sam2_annotator.commands._common import model_files_from_args
     from sam2_annotator.engine.predictor import Sam2Engine
     from sam2_annotator.engine.providers import SessionConfig, parse_provider_list
+    from sam2_annotator.errors import UserError
 
     plan = EvalPlan(points=args.points, seed=args.seed, max_annotations=args.max_annotations)
     project = read_ground_truth(args.coco, args.images)
+    reason = missing_images_reason(project, args.images)  # before loading any model
+    if reason is not None:
+        raise UserError(reason)
     config = SessionConfig(
         providers=tuple(parse_provider_list(args.providers)), threads=args.threads
     )
@@ -113,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate(
             project, models, plan, progress=lambda _name: bar.update(), on_total=set_total
         )
+    reason = nothing_evaluated_reason(result, args.images)
+    if reason is not None:  # empty tables with exit 0 would look like a result
+        raise UserError(reason)
     summary = {
         **result.summary(),
         "coco": str(args.coco),

@@ -15,6 +15,8 @@ from sam2_annotator import cli
 from sam2_annotator.bench.accuracy import (
     EvalPlan,
     evaluate,
+    missing_images_reason,
+    nothing_evaluated_reason,
     read_ground_truth,
     sample_points,
 )
@@ -168,6 +170,84 @@ def test_unusable_images_are_skipped_and_reported(small_project, tmp_path: Path,
     assert run.skipped["image unreadable or of the wrong size"] == 2
     assert len(ticks) == 2 * 2  # the progress bar still reaches its total
     assert len(run.problems) == 1 and "img.png" in run.problems[0]
+
+
+def test_a_run_that_scored_nothing_says_why(small_project, tmp_path: Path):
+    project, _ = small_project
+    model = FixedMask("m", np.zeros((HEIGHT, WIDTH), bool))
+    scored = evaluate(project, [model], EvalPlan(points=(1,)))
+    assert nothing_evaluated_reason(scored) is None
+    (tmp_path / "img.png").unlink()
+    run = evaluate(project, [model], EvalPlan(points=(1,)))
+    reason = nothing_evaluated_reason(run, tmp_path)
+    assert reason is not None and "\n" not in reason
+    assert "nothing was evaluated" in reason and "not found" in reason
+    assert str(tmp_path / "img.png") in reason and f"--images {tmp_path}" in reason
+    assert missing_images_reason(project, tmp_path) is not None
+
+
+def _nested_dataset(tmp_path: Path) -> tuple[Path, Path]:
+    """COCO file_name ``images/img.png`` relative to ``root``: the layout most datasets ship."""
+    root = tmp_path / "dataset"
+    (root / "images").mkdir(parents=True)
+    cv2.imwrite(str(root / "images" / "img.png"), np.full((HEIGHT, WIDTH, 3), 128, np.uint8))
+    coco = _write_coco(root, "images/img.png", WIDTH, HEIGHT, [([[10, 10, 30, 10, 30, 30]], 0)])
+    return root, coco
+
+
+def test_missing_images_are_refused_with_the_folder_that_holds_them(tmp_path: Path):
+    root, coco = _nested_dataset(tmp_path)
+    assert missing_images_reason(read_ground_truth(coco, root), root) is None
+    too_deep = root / "images"
+    reason = missing_images_reason(read_ground_truth(coco, too_deep), too_deep)
+    assert reason is not None and "none of the 1 annotated images was found" in reason
+    assert f"pass --images {root}" in reason
+    elsewhere = tmp_path / "empty"
+    elsewhere.mkdir()
+    reason = missing_images_reason(read_ground_truth(coco, elsewhere), elsewhere)
+    assert reason is not None and "relative to" in reason
+
+
+def test_eval_with_images_one_folder_too_deep_fails_with_the_reason(tmp_path: Path, capsys):
+    """As a new user tried it: every image "not found" used to print empty tables and exit 0."""
+    root, coco = _nested_dataset(tmp_path)
+    out = tmp_path / "out"
+    args = ["eval", "--coco", str(coco), "--images", str(root / "images"), "--out", str(out)]
+    # The images are checked before any model is loaded, so no model is needed here.
+    code = cli.main([*args, "--model", str(tmp_path / "no-model"), "--no-progress"])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.strip().splitlines()  # one clear message, no traceback
+    assert line.startswith("error: none of the 1 annotated images was found")
+    assert f"pass --images {root}" in line
+    assert not (out / "summary.json").exists()
+
+
+def test_eval_that_scores_nothing_exits_non_zero(tmp_path: Path, model_dir, capsys):
+    """Images present, but every annotation skipped (wrong image size here): no result."""
+    cv2.imwrite(str(tmp_path / "img.png"), np.zeros((HEIGHT + 1, WIDTH, 3), np.uint8))
+    coco = _write_coco(tmp_path, "img.png", WIDTH, HEIGHT, [([[10, 10, 30, 10, 30, 30]], 0)])
+    out = tmp_path / "out"
+    code = cli.main(
+        [
+            "eval",
+            "--coco",
+            str(coco),
+            "--images",
+            str(tmp_path),
+            "--model",
+            str(model_dir),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: nothing was evaluated")
+    assert "image unreadable or of the wrong size: 1" in line and "COCO file says" in line
+    assert not (out / "summary.json").exists()
 
 
 def test_eval_plan_and_reader_refuse_bad_input(tmp_path: Path):

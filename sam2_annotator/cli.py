@@ -80,6 +80,13 @@ def _looks_like_path(word: str) -> bool:
     return any(sep in word for sep in separators) or word.startswith("~") or "." in word
 
 
+def _exists(word: str) -> bool:
+    try:
+        return Path(word).expanduser().exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
+
+
 def unknown_first_argument(argv: Sequence[str]) -> str | None:
     """The one-line error for a first argument that is neither a command, an option nor an
     existing path (``sam2-annotator segmnet``), or ``None`` when the GUI may start with it.
@@ -89,7 +96,7 @@ def unknown_first_argument(argv: Sequence[str]) -> str | None:
     if not argv:
         return None
     first = argv[0]
-    if first.startswith("-") or Path(first).expanduser().exists():
+    if first.startswith("-") or _exists(first):
         return None
     commands = _command_names()
     if first in commands:

@@ -96,6 +96,11 @@ def test_no_argument_and_options_still_open_the_gui(gui_calls: list[list[str]]) 
     assert gui_calls == [[], ["--model", "m"]]
 
 
+def test_impossible_names_are_typos_not_crashes() -> None:
+    assert cli.unknown_first_argument(["x" * 5000]) is not None
+    assert cli.unknown_first_argument(["seg\0ment"]) is not None
+
+
 def test_commands_are_never_taken_for_typos() -> None:
     for name in cli._command_names():
         assert cli.unknown_first_argument([name]) is None

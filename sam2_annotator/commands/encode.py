@@ -54,8 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_cap_arg,
         metavar="GIB",
         help="size cap of the fp16 disk cache in GiB, all models together; least recently used "
-        "entries are evicted beyond it (default: $SAM2_ANNOTATOR_CACHE_MAX_GB, else 4; 0 = no "
-        "cap, e.g. on a cluster's scratch space)",
+        "entries are evicted beyond it. Remembered in the cache folder, so the app and later runs "
+        "keep it (default: the folder's recorded cap, else $SAM2_ANNOTATOR_CACHE_MAX_GB, else 4; "
+        "0 = no cap, e.g. on a cluster's shared storage)",
     )
     parser.add_argument(
         "--shard",
@@ -118,7 +119,7 @@ class EncodeReport:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from sam2_annotator.engine.cache import DiskCache, default_cache_dir
+    from sam2_annotator.engine.cache import DiskCache, default_cache_dir, record_max_bytes
     from sam2_annotator.engine.image_io import list_images
 
     if not args.folder.is_dir():
@@ -135,9 +136,13 @@ def run(args: argparse.Namespace) -> int:
     disk = None
     if images:  # an empty shard is fine (few images, many shards): nothing to load
         engine = engine_from_args(args)
-        disk = DiskCache(
-            args.cache_dir or default_cache_dir(), engine.model_key, max_bytes=args.cache_max_gb
-        )
+        root = args.cache_dir or default_cache_dir()
+        if args.cache_max_gb is not None:
+            try:  # remembered in the folder: the app and later runs keep this cap
+                record_max_bytes(root, args.cache_max_gb)
+            except OSError as exc:
+                raise UserError(f"cannot write the embedding cache in {root}: {exc}") from exc
+        disk = DiskCache(root, engine.model_key, max_bytes=args.cache_max_gb)
         bar = tqdm(images, unit="img", disable=args.no_progress, desc="encoding")
         for path in bar:
             bar.set_postfix_str(path.name, refresh=False)

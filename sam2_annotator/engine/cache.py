@@ -22,13 +22,15 @@ Threads and processes. A GUI worker prefetches while the GUI asks for the curren
 ``encode --shard K/N`` runs many processes (on many machines) against one cache folder on a shared
 file system, so both levels are used concurrently. :class:`MemoryCache` guards its dictionary with
 a lock held only for dictionary work. :class:`DiskCache` needs no lock between processes: names
-are content-addressed (the same key always means the same embedding, so two writers of one key
-write equal data), every file appears through one ``os.replace`` of a finished temp file with a
-unique name in the same folder, and a reader sees either no file or a complete one. A file that
-does not read back (truncated, corrupt, evicted under the reader) is a logged miss, never an error.
+are content-addressed (a key always means the same image's embedding by the same model, so two
+writers of one key write equivalent data), every file appears through one ``os.replace`` of a
+finished temp file with a unique name in the same folder, and a reader sees either no file or a
+complete one. A file that does not read back (truncated, corrupt, evicted under the reader) is a
+logged miss, never an error.
 
-Size cap. The disk level is bounded (:data:`DEFAULT_MAX_BYTES`, ``$SAM2_ANNOTATOR_CACHE_MAX_GB``
-or the constructor's ``max_bytes``) with least-recently-used eviction over the whole cache folder
+Size cap. The disk level is bounded (the constructor's ``max_bytes``, else the cap recorded in
+the cache folder by ``encode --cache-max-gb``, else ``$SAM2_ANNOTATOR_CACHE_MAX_GB``, else
+:data:`DEFAULT_MAX_BYTES`) with least-recently-used eviction over the whole cache folder
 (every model's entries): a hit sets the file's mtime to now (atime is unreliable: ``noatime``,
 ``relatime``), and after a write that takes the folder past the cap the oldest files are deleted
 until it is under :data:`EVICT_TO` of the cap. Each process checks the folder after its own writes
@@ -38,6 +40,7 @@ exceed the cap for a while by what the others wrote since their last check.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -72,6 +75,8 @@ DEFAULT_MAX_BYTES = 4 * 2**30
 EVICT_TO = 0.9
 #: A writing process re-reads the folder's size at least this often (others may be writing too).
 RESCAN_S = 60.0
+#: File in the cache folder that records its cap (see :func:`record_max_bytes`).
+LIMIT_FILE = "cache-limit.json"
 #: Temp files older than this are left-overs of a killed process and are removed on open.
 STALE_TEMP_S = 3600.0
 
@@ -118,8 +123,16 @@ def parse_max_gb(text: str) -> int:
     return int(gib * 2**30)
 
 
-def default_max_bytes() -> int:
-    """The disk cache's cap: ``$SAM2_ANNOTATOR_CACHE_MAX_GB`` if set and valid, else the default."""
+def default_max_bytes(root: Path | None = None) -> int:
+    """The disk cache's cap when none is given.
+
+    In order: the cap recorded in the cache folder ``root`` by :func:`record_max_bytes` (so a
+    folder filled on a cluster with no cap is not evicted down to a laptop's default by the first
+    app that writes to it), ``$SAM2_ANNOTATOR_CACHE_MAX_GB`` if set and valid, the default.
+    """
+    recorded = None if root is None else recorded_max_bytes(root)
+    if recorded is not None:
+        return recorded
     override = os.environ.get(CACHE_MAX_GB_ENV)
     if override:
         try:
@@ -127,6 +140,44 @@ def default_max_bytes() -> int:
         except ValueError as exc:
             log.warning("ignoring $%s: %s", CACHE_MAX_GB_ENV, exc)
     return DEFAULT_MAX_BYTES
+
+
+def recorded_max_bytes(root: Path) -> int | None:
+    """The cap recorded in the cache folder ``root`` (``0`` = no cap), or None."""
+    path = Path(root) / LIMIT_FILE
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))["max_bytes"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable %s: %s", path, exc)
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        log.warning("ignoring %s: max_bytes must be an integer >= 0, got %r", path, value)
+        return None
+    return value
+
+
+def record_max_bytes(root: Path, max_bytes: int) -> None:
+    """Remember ``max_bytes`` as the cap of the cache folder ``root`` for every later user.
+
+    ``encode --cache-max-gb`` calls it. Written atomically; not rewritten when unchanged, so many
+    shards starting at once with the same option leave one file.
+    """
+    if max_bytes < 0:
+        raise ValueError(f"max_bytes must be >= 0 (0 = no cap), got {max_bytes}")
+    root = Path(root)
+    if recorded_max_bytes(root) == max_bytes:
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{LIMIT_FILE}.{_writer_tag()}.", dir=root)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"max_bytes": int(max_bytes)}, f)
+        os.replace(tmp_name, root / LIMIT_FILE)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
 class MemoryCache:
@@ -224,7 +275,8 @@ class DiskCache:
     power cut fails its zip CRC on reading and is treated as a miss, which a cache can afford.
 
     ``max_bytes`` caps the whole cache folder (all models' entries) with LRU eviction, see the
-    module notes; ``None`` = :func:`default_max_bytes`, ``0`` = no cap. Only files that look like
+    module notes; ``None`` = :func:`default_max_bytes` (the folder's recorded cap, the environment
+    variable or the default), ``0`` = no cap. Only files that look like
     entries (``<16 hex>/<hex>.npz``) are ever counted or evicted, so a cache folder pointed at the
     wrong place cannot delete anything else.
     """
@@ -233,7 +285,7 @@ class DiskCache:
         self.root = Path(root)
         self.model_key = cache_key(model_key)
         self.folder = self.root / self.model_key[:16]
-        self.max_bytes = default_max_bytes() if max_bytes is None else int(max_bytes)
+        self.max_bytes = default_max_bytes(self.root) if max_bytes is None else int(max_bytes)
         if self.max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0 (0 = no cap), got {max_bytes}")
         #: Entries this object has evicted so far (from any model's folder).

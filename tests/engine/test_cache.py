@@ -541,6 +541,27 @@ def test_disk_cap_setting(
     assert cache_mod.CACHE_MAX_GB_ENV in caplog.text
 
 
+def test_cap_recorded_in_the_folder_is_kept_by_later_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A shared folder filled with no cap is not evicted down to a laptop's default."""
+    monkeypatch.setenv(cache_mod.CACHE_MAX_GB_ENV, "1")
+    assert cache_mod.recorded_max_bytes(tmp_path) is None
+    cache_mod.record_max_bytes(tmp_path, 0)  # `encode --cache-max-gb 0`
+    assert DiskCache(tmp_path, MODEL_A).max_bytes == 0  # the folder's record beats the env
+    assert DiskCache(tmp_path, MODEL_A, max_bytes=5).max_bytes == 5  # an explicit cap beats both
+    cache_mod.record_max_bytes(tmp_path, 2**30)
+    assert DiskCache(tmp_path, MODEL_B).max_bytes == 2**30
+    assert sorted(p.name for p in tmp_path.iterdir()) == [cache_mod.LIMIT_FILE]  # no temp left
+    with pytest.raises(ValueError):
+        cache_mod.record_max_bytes(tmp_path, -1)
+    for bad in ["{", '{"max_bytes": -3}', '{"max_bytes": "big"}', "[]"]:
+        (tmp_path / cache_mod.LIMIT_FILE).write_text(bad)
+        with caplog.at_level(logging.WARNING, logger=cache_mod.__name__):
+            assert DiskCache(tmp_path, MODEL_A).max_bytes == 2**30  # falls back to the env var
+        assert cache_mod.LIMIT_FILE in caplog.text
+
+
 def test_eviction_tolerates_files_vanishing_underneath(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

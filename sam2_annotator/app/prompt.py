@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from sam2_annotator.engine.predictor import Prediction
 from sam2_annotator.engine.types import Prompt
-from sam2_annotator.gui.overlay import MaskOverlay
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ class Step:
     box: np.ndarray | None
     sent: Prompt | None = None
     prediction: Prediction | None = None
-    overlay: MaskOverlay | None = None
+    #: What the front end draws for the mask (the GUI's ``MaskOverlay``; opaque here).
+    overlay: Any = None
 
     @property
     def prompt(self) -> Prompt:
@@ -123,7 +124,7 @@ class PromptSession:
         following = candidates[(position + 1) % len(candidates)]
         return DecodeOrder(top.sent, candidate=following)
 
-    def apply(self, prompt: Prompt, prediction: Prediction, overlay: MaskOverlay) -> bool:
+    def apply(self, prompt: Prompt, prediction: Prediction, overlay: Any) -> bool:
         """Attach a decode result to the top step if it was made for that step's points and box.
 
         The window only passes results whose request id is the latest; this check also guards

@@ -8,7 +8,13 @@
 * one or more images: those images, annotated in ``annotations.json`` next to the first.
 
 The project file is only created when the first annotation is saved, so opening a folder to look
-at it writes nothing. No Qt here.
+at it writes nothing.
+
+A COCO file another tool wrote (no ``sam2_annotator`` key: :attr:`ImportReport.foreign`) is never
+written to: the work goes to a project file of our own beside it, ``NAME.sam2.json``
+(:func:`sidecar_for`). Opening the original again continues that project (``resume=True``) or
+starts again from the original (``resume=False``; the old project becomes its ``.bak`` on the first
+save). No Qt here.
 """
 
 from __future__ import annotations
@@ -26,6 +32,27 @@ log = logging.getLogger(__name__)
 
 #: The project file a folder (or a set of images) is annotated in.
 PROJECT_FILE_NAME = "annotations.json"
+#: Suffix of the project file kept beside a COCO file that another tool wrote.
+SIDECAR_SUFFIX = ".sam2.json"
+
+
+def sidecar_for(path: Path) -> Path:
+    """Our project file beside the foreign COCO file ``path`` (train.json -> train.sam2.json)."""
+    if path.name.endswith(SIDECAR_SUFFIX):
+        return path
+    return path.with_name(path.stem + SIDECAR_SUFFIX)
+
+
+def resume_candidate(path: str | Path) -> Path | None:
+    """The project that opening ``path`` could continue: the sidecar of the COCO file ``path``
+    (or of a folder's ``annotations.json``) when it exists, else ``None``. Reads no JSON."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        target = target / PROJECT_FILE_NAME
+    if not _is_project(target) or target.name.endswith(SIDECAR_SUFFIX):
+        return None
+    sidecar = sidecar_for(target)
+    return sidecar if sidecar.is_file() else None
 
 
 @dataclass
@@ -41,21 +68,27 @@ class Workspace:
     #: The path the user opened (what "recent projects" remembers).
     opened: Path | None = None
     listeners: list[Callable] = field(default_factory=list)
+    #: The foreign COCO file this project was imported from (never written), if any.
+    source: Path | None = None
+    #: Where background-save results go (see :meth:`use_background_saver`); ``None``: saves
+    #: run synchronously.
+    on_saved: Callable | None = None
 
     # ------------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, path: str | Path | Sequence[str | Path]) -> Workspace:
-        """Open a folder, a project file, an image, or a list of images."""
+    def open(cls, path: str | Path | Sequence[str | Path], *, resume: bool = True) -> Workspace:
+        """Open a folder, a project file, an image, or a list of images (``resume``: see the
+        module docstring)."""
         if not isinstance(path, (str, Path)):
             paths = [Path(p) for p in path]
             if len(paths) == 1:
-                return cls.open(paths[0])
+                return cls.open(paths[0], resume=resume)
             return cls.open_images(paths)
         target = Path(path).expanduser()
         for accepts, opener in OPENERS:
             if accepts(target):
-                return opener(target)
+                return opener(target, resume)
         if not target.exists():
             raise UserError(f"not found: {target}")
         raise UserError(
@@ -63,49 +96,71 @@ class Workspace:
         )
 
     @classmethod
-    def open_folder(cls, folder: Path) -> Workspace:
+    def open_folder(cls, folder: Path, resume: bool = True) -> Workspace:
         folder = folder.resolve()
         project_path = folder / PROJECT_FILE_NAME
-        store = _open_store(project_path) if project_path.is_file() else None
+        store, source = (None, None)
+        if project_path.is_file():
+            store, source = _open_store(project_path, resume)
+            project_path = store.path
         images = list_images(folder)
         if store is not None:
             images = _merge(images, [store.image_path(r) for r in store.images])
         if not images:
             raise UserError(f"no images in {folder}")
-        return cls(project_path, [p.resolve() for p in images], store, opened=folder)
+        resolved = [p.resolve() for p in images]
+        return cls(project_path, resolved, store, opened=folder, source=source)
 
     @classmethod
-    def open_project(cls, project_path: Path) -> Workspace:
+    def open_project(cls, project_path: Path, resume: bool = True) -> Workspace:
         project_path = project_path.resolve()
-        store = _open_store(project_path)
+        store, source = _open_store(project_path, resume)
         images = [store.image_path(record).resolve() for record in store.images]
         if not images:
             raise UserError(f"{project_path} lists no images")
-        return cls(project_path, images, store, opened=project_path)
+        return cls(store.path, images, store, opened=project_path, source=source)
 
     @classmethod
-    def open_images(cls, paths: Sequence[Path]) -> Workspace:
+    def open_images(cls, paths: Sequence[Path], resume: bool = True) -> Workspace:
         images = [p.resolve() for p in paths]
         missing = [p for p in images if not p.is_file()]
         if missing:
             raise UserError(f"image not found: {missing[0]}")
         project_path = images[0].parent / PROJECT_FILE_NAME
-        store = _open_store(project_path) if project_path.is_file() else None
-        return cls(project_path, images, store, opened=images[0] if len(images) == 1 else None)
+        store, source = (None, None)
+        if project_path.is_file():
+            store, source = _open_store(project_path, resume)
+            project_path = store.path
+        opened = images[0] if len(images) == 1 else None
+        return cls(project_path, images, store, opened=opened, source=source)
 
     # ------------------------------------------------------------------ the project
 
     def ensure_store(self) -> ProjectStore:
-        """The project store, creating the project file on first use."""
+        """The project store; a new project is written with the first edit's save."""
         if self.store is None:
             if self.project_path.exists():
-                self.store = _open_store(self.project_path)
+                self.store, _source = _open_store(self.project_path, True)
             else:
-                self.store = ProjectStore.create(self.project_path)
-                log.info("created project %s", self.project_path)
+                self.store = ProjectStore.create(self.project_path, write=False)
+                log.info("new project %s", self.project_path)
             for listener in self.listeners:
                 self.store.listeners.append(listener)
+            if self.on_saved is not None:
+                self.store.use_background_saver(self.on_saved)
         return self.store
+
+    def use_background_saver(self, on_saved: Callable) -> None:
+        """Autosaves of this workspace's project run on a saver thread; results go to
+        ``on_saved`` (called on that thread)."""
+        self.on_saved = on_saved
+        if self.store is not None:
+            self.store.use_background_saver(on_saved)
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Write what is pending and stop the saver thread (the store stays usable)."""
+        if self.store is not None:
+            self.store.close(timeout)
 
     def add_listener(self, listener: Callable) -> None:
         """Call ``listener(change)`` after every change to the project (also once it exists)."""
@@ -154,9 +209,23 @@ class Workspace:
         return self.ensure_store().add_category(name.strip())
 
 
-def _open_store(path: Path) -> ProjectStore:
+def _open_store(path: Path, resume: bool) -> tuple[ProjectStore, Path | None]:
+    """The store for the COCO file ``path`` and the foreign file it imports (``None`` if ours).
+
+    A foreign file is never written: its store is bound to :func:`sidecar_for` ``(path)``, read
+    from there when it exists and ``resume``, else imported from ``path`` (nothing is written
+    until the first edit)."""
     try:
-        return ProjectStore.open(path)
+        sidecar = sidecar_for(path)
+        if resume and sidecar != path and sidecar.is_file():
+            log.info("continuing %s (the project kept for %s)", sidecar.name, path.name)
+            return ProjectStore.open(sidecar), path
+        store = ProjectStore.open(path)
+        if store.report is None or not store.report.foreign or sidecar == path:
+            return store, None
+        log.info("%s was written by another tool; work is kept in %s", path.name, sidecar.name)
+        store.retarget(sidecar)
+        return store, path
     except ProjectError:
         raise
     except (OSError, ValueError) as exc:
@@ -178,8 +247,8 @@ def _is_project(path: Path) -> bool:
 
 
 #: How each kind of path is opened, tried in order.
-OPENERS: tuple[tuple[Callable[[Path], bool], Callable[[Path], Workspace]], ...] = (
+OPENERS: tuple[tuple[Callable[[Path], bool], Callable[[Path, bool], Workspace]], ...] = (
     (Path.is_dir, Workspace.open_folder),
     (_is_project, Workspace.open_project),
-    (_is_image, lambda p: Workspace.open_images([p])),
+    (_is_image, lambda p, resume: Workspace.open_images([p], resume)),
 )

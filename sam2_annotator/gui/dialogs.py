@@ -33,9 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sam2_annotator.app import model_setup
 from sam2_annotator.engine.providers import available_providers, parse_provider_list
 from sam2_annotator.errors import UserError
-from sam2_annotator.gui import model_setup
 from sam2_annotator.gui.annotation_list import swatch
 from sam2_annotator.gui.settings import SEGMENTATION_FORMATS, AppSettings
 

@@ -43,18 +43,22 @@ from PySide6.QtWidgets import (
 
 from sam2_annotator.annotations import Annotation, Change, PromptRecord, write_coco
 from sam2_annotator.annotations.model import default_color
+from sam2_annotator.annotations.saver import SaveResult
+from sam2_annotator.app import model_setup
+from sam2_annotator.app.prompt import DecodeOrder, PromptSession, Step, candidate_cycle
+from sam2_annotator.app.workspace import Workspace, resume_candidate
 from sam2_annotator.engine.cache import default_cache_dir
 from sam2_annotator.engine.image_io import IMAGE_EXTENSIONS
 from sam2_annotator.engine.providers import SessionConfig, parse_provider_list
 from sam2_annotator.errors import UserError
-from sam2_annotator.gui import model_setup
+from sam2_annotator.gui import save_prompts
 from sam2_annotator.gui.annotation_list import AnnotationList, AnnotationRow
 from sam2_annotator.gui.annotation_overlays import AnnotationOverlays
 from sam2_annotator.gui.canvas import AnnotationShape, Canvas
 from sam2_annotator.gui.dialogs import ErrorBox, FirstRunDialog, LabelDialog, SettingsDialog
 from sam2_annotator.gui.file_list import EmbeddingState, FileList
 from sam2_annotator.gui.icons import redo_icon, undo_icon
-from sam2_annotator.gui.prompt import DecodeOrder, PromptSession, Step, candidate_cycle
+from sam2_annotator.gui.save_prompts import CloseChoice
 from sam2_annotator.gui.settings import AppSettings, load_window_state, save_window_state
 from sam2_annotator.gui.worker import (
     DecodeRequest,
@@ -66,7 +70,6 @@ from sam2_annotator.gui.worker import (
     WorkerError,
     next_request_id,
 )
-from sam2_annotator.gui.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +166,8 @@ class MainWindow(QMainWindow):
     mask_shown = Signal(object)
     #: The image on screen changed and its pixels are shown (path).
     image_shown = Signal(str)
+    #: A background save finished (SaveResult); emitted from the saver thread, queued here.
+    save_finished = Signal(object)
 
     def __init__(
         self,
@@ -216,6 +221,8 @@ class MainWindow(QMainWindow):
         self.worker.decoded.connect(self._on_decoded)
         self.worker.failed.connect(self._on_worker_error)
         self.worker.start()
+        self.save_finished.connect(self._on_save_finished)
+        self.last_save: SaveResult | None = None
         app = QApplication.instance()
         if app is not None:  # a window dropped without close() must not leave the thread running
             app.aboutToQuit.connect(self.worker.shutdown)
@@ -414,12 +421,23 @@ class MainWindow(QMainWindow):
 
     @reports_errors
     def open_path(self, path: str | Path | Sequence[str | Path]) -> None:
-        workspace = Workspace.open(path)
+        resume = True
+        if isinstance(path, (str, Path)):
+            sidecar = resume_candidate(path)
+            if sidecar is not None:
+                answer = save_prompts.ask_resume(self, Path(path), sidecar)
+                if answer is None:
+                    return
+                resume = answer
+        workspace = Workspace.open(path, resume=resume)
         self._set_workspace(workspace)
 
     def _set_workspace(self, workspace: Workspace) -> None:
         self._clear_prompt()
+        if self.workspace is not None:
+            self.workspace.close()  # writes what is pending for the previous project
         self.workspace = workspace
+        workspace.use_background_saver(self.save_finished.emit)
         self.overlays.clear()
         self._hidden.clear()
         workspace.add_listener(self._on_project_change)
@@ -436,6 +454,12 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(
                     f"opened with {len(issues)} note(s): {issues[0].message}", MESSAGE_MS * 2
                 )
+        if workspace.source is not None:
+            self.statusBar().showMessage(
+                f"{workspace.source.name} is from another tool and is never changed; your work "
+                f"is saved in {workspace.project_path.name}",
+                MESSAGE_MS * 2,
+            )
         self.go_to(0)
 
     def choose_images(self) -> None:
@@ -529,6 +553,8 @@ class MainWindow(QMainWindow):
         name = Path(self.current_path).name
         total = len(self.image_paths)
         project = self.workspace.project_path.name
+        if self.workspace.source is not None:
+            project += f" (from {self.workspace.source.name})"
         self.setWindowTitle(
             f"{name} ({self.current_index + 1}/{total}) — {project} — sam2-annotator"
         )
@@ -774,21 +800,24 @@ class MainWindow(QMainWindow):
         if self.workspace is None or self.loaded is None or step.prediction is None:
             return
         workspace, loaded, prediction = self.workspace, self.loaded, step.prediction
-        category = workspace.category_for(name)
-        image_id = workspace.image_id(loaded.path, loaded.width, loaded.height)
         store = workspace.ensure_store()
-        self.settings.last_category = category.name
-        self.settings.save()
         self._clear_prompt()
-        self._store_call(
-            lambda: store.add_annotation(
-                image_id,
-                category.id,
-                prediction.mask,
-                prompts=PromptRecord.from_prompt(step.prompt),
-                score=prediction.score,
-            )
-        )
+
+        def accept() -> None:
+            with store.transaction():  # category + image + annotation: one save
+                category = workspace.category_for(name)
+                image_id = workspace.image_id(loaded.path, loaded.width, loaded.height)
+                store.add_annotation(
+                    image_id,
+                    category.id,
+                    prediction.mask,
+                    prompts=PromptRecord.from_prompt(step.prompt),
+                    score=prediction.score,
+                )
+            self.settings.last_category = category.name
+            self.settings.save()
+
+        self._store_call(accept)
 
     def _store_call(self, call: Callable[[], Any]) -> None:
         """Run a store edit; a failed autosave keeps the edit in memory and says so."""
@@ -813,10 +842,17 @@ class MainWindow(QMainWindow):
             return
 
         def apply(name: str) -> None:
-            category = self.workspace.category_for(name) if self.workspace else None
-            if category is not None:
+            workspace = self.workspace
+            if workspace is None:
+                return
+
+            def relabel() -> None:
+                with store.transaction():  # a new category and the relabel: one save
+                    category = workspace.category_for(name)
+                    store.relabel(annotation_id, category.id)
                 self.settings.last_category = category.name
-                self._store_call(lambda: store.relabel(annotation_id, category.id))
+
+            self._store_call(relabel)
 
         self._ask_label(apply, f"Relabel annotation {annotation_id}")
 
@@ -851,6 +887,17 @@ class MainWindow(QMainWindow):
             return None
         record = self.workspace.record(self.current_path)
         return record.id if record is not None else None
+
+    def _on_save_finished(self, result: SaveResult) -> None:
+        """A background save ended (queued from the saver thread)."""
+        self.last_save = result
+        if result.ok:
+            self.statusBar().showMessage(f"saved {result.path.name} ({result.ms:.0f} ms)", 2000)
+            return
+        self.show_error(
+            f"{result.error}\nYour work is kept in memory and saved again with the next edit; "
+            "closing the window asks what to do."
+        )
 
     def _on_project_change(self, change: Change) -> None:
         """The store's callback (GUI thread), after every edit, undo, redo and save."""
@@ -1019,6 +1066,9 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ state
 
+    def _confirm_saved(self) -> bool:
+        return _confirm_saved_impl(self)
+
     def _update_actions(self) -> None:
         store = self.workspace.store if self.workspace else None
         has_images = bool(self.image_paths)
@@ -1032,18 +1082,46 @@ class MainWindow(QMainWindow):
             self.actions_by_name[name].setEnabled(on)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._confirm_saved():
+            event.ignore()
+            return
         save_window_state(QByteArray(self.saveGeometry()), QByteArray(self.saveState()))
         self.settings.save()
-        store = self.workspace.store if self.workspace else None
-        if store is not None and store.dirty:
-            try:
-                store.save()
-            except UserError as exc:
-                log.error("could not save the project on exit: %s", exc)
+        if self.workspace is not None:
+            self.workspace.close()
         self.worker.shutdown()
         self._canvas_refresh.stop()
         self.overlays.shutdown()
         super().closeEvent(event)
+
+
+def _confirm_saved_impl(window: MainWindow) -> bool:
+    """Closing: make sure the project is on disk, or that the user chose to drop the changes."""
+    store = window.workspace.store if window.workspace else None
+    if store is None:
+        return True
+    store.flush(30)
+    while store.dirty:
+        reason = "The last save did not finish."
+        try:
+            store.save()
+            return True
+        except UserError as exc:
+            reason = str(exc)
+        choice = save_prompts.ask_unsaved(window, store.path, reason)
+        if choice is CloseChoice.CANCEL:
+            return False
+        if choice is CloseChoice.DISCARD:
+            log.warning("closing without saving the latest changes to %s", store.path)
+            return True
+        if choice is CloseChoice.SAVE_ELSEWHERE:
+            target = save_prompts.ask_save_path(window, store.path)
+            if target is not None:
+                try:
+                    store.save_as(target)
+                except UserError as exc:
+                    window.show_error(str(exc))
+    return True
 
 
 def app_icon() -> QIcon | None:

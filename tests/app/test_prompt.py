@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sam2_annotator.app.prompt import PromptSession, candidate_cycle
 from sam2_annotator.engine.predictor import Prediction
-from sam2_annotator.gui.overlay import make_overlay
-from sam2_annotator.gui.prompt import PromptSession, candidate_cycle
 
 SHAPE = (100, 150)
 
@@ -29,7 +28,7 @@ def fake_prediction(seed: int, candidate: int = 1, count: int = 4) -> Prediction
 
 def decode(session: PromptSession, order, seed: int, candidate: int = 1) -> Prediction:
     prediction = fake_prediction(seed, candidate)
-    assert session.apply(order.prompt, prediction, make_overlay(prediction.mask))
+    assert session.apply(order.prompt, prediction, object())
     return prediction
 
 
@@ -80,7 +79,7 @@ def test_a_stale_result_is_not_attached_to_another_prompt() -> None:
     first = session.add_point(1, 1, True)
     session.add_point(2, 2, True)
     prediction = fake_prediction(3)
-    assert not session.apply(first.prompt, prediction, make_overlay(prediction.mask))
+    assert not session.apply(first.prompt, prediction, object())
     assert session.prediction is None
 
 

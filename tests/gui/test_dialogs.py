@@ -12,11 +12,11 @@ import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer, qWarning
 from PySide6.QtWidgets import QMessageBox, QPlainTextEdit, QPushButton
 
+from sam2_annotator.app.workspace import PROJECT_FILE_NAME, Workspace
 from sam2_annotator.errors import ProjectError, UserError
 from sam2_annotator.gui import app
 from sam2_annotator.gui.dialogs import FirstRunDialog, LabelDialog
 from sam2_annotator.gui.settings import AppSettings, qsettings
-from sam2_annotator.gui.workspace import PROJECT_FILE_NAME, Workspace
 
 CATEGORIES = [("car", (200, 0, 0)), ("cat", (0, 200, 0)), ("bicycle", (0, 0, 200))]
 
@@ -230,8 +230,8 @@ def test_crash_reporter_logs_and_names_the_log_file(qtbot, tmp_path, monkeypatch
 def test_download_reports_progress_and_can_be_cancelled(qtbot, monkeypatch) -> None:
     import threading
 
+    from sam2_annotator.app import model_setup
     from sam2_annotator.errors import OperationCancelled
-    from sam2_annotator.gui import model_setup
 
     started = threading.Event()
 
@@ -257,7 +257,7 @@ def test_download_reports_progress_and_can_be_cancelled(qtbot, monkeypatch) -> N
 
 
 def test_a_finished_download_becomes_the_model(qtbot, monkeypatch, tmp_path) -> None:
-    from sam2_annotator.gui import model_setup
+    from sam2_annotator.app import model_setup
 
     monkeypatch.setattr(model_setup, "download", lambda name, progress, cancel: tmp_path)
     dialog = FirstRunDialog(None)
@@ -335,7 +335,7 @@ def test_main_opens_the_path_and_exits_cleanly(qapp, tmp_path, monkeypatch, shar
 
 
 def test_default_model_comes_from_the_locator(monkeypatch, model_dir, tmp_path) -> None:
-    from sam2_annotator.gui import model_setup
+    from sam2_annotator.app import model_setup
     from sam2_annotator.models import locate
 
     assert model_setup.first_installed_model() is None  # isolated: nothing bundled or installed

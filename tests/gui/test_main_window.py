@@ -15,10 +15,10 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 
 from sam2_annotator.annotations import ProjectStore
+from sam2_annotator.app.workspace import PROJECT_FILE_NAME
 from sam2_annotator.engine.types import Prompt
 from sam2_annotator.gui.main_window import MainWindow
 from sam2_annotator.gui.settings import AppSettings
-from sam2_annotator.gui.workspace import PROJECT_FILE_NAME
 
 pytestmark = pytest.mark.slow
 
@@ -193,9 +193,12 @@ def test_accepted_mask_is_saved_and_restored_on_reopen(qtbot, window, image_dir)
     qtbot.waitUntil(lambda: len(window.annotation_list.ids()) == 2, timeout=5000)
     assert window.label_dialog is None
     # Ctrl+Z undoes the last project edit (no prompt in progress) and the file follows.
+    # (saves run on the saver thread: flush() waits for the one each edit queued)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    window.workspace.store.flush(10)
     assert len(json.loads(project_file.read_text(encoding="utf-8"))["annotations"]) == 1
     qtbot.keyClick(window.canvas, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    window.workspace.store.flush(10)
     assert len(json.loads(project_file.read_text(encoding="utf-8"))["annotations"]) == 2
     window.close()
 

@@ -13,10 +13,10 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QFileDialog
 
 from sam2_annotator.annotations import TOOL_KEY, ProjectStore
+from sam2_annotator.app.workspace import PROJECT_FILE_NAME
 from sam2_annotator.gui import dialogs, main_window
 from sam2_annotator.gui.main_window import MainWindow
 from sam2_annotator.gui.settings import AppSettings
-from sam2_annotator.gui.workspace import PROJECT_FILE_NAME
 
 TIMEOUT_MS = 20_000
 
@@ -47,7 +47,9 @@ def open_window(qtbot, path: Path | None = None, **settings) -> MainWindow:
     return window
 
 
-def saved(project_dir: Path) -> dict:
+def saved(project_dir: Path, window: MainWindow) -> dict:
+    """The project file once the window's saver has written every queued edit."""
+    window.workspace.store.flush(10)
     return json.loads((project_dir / PROJECT_FILE_NAME).read_text(encoding="utf-8"))
 
 
@@ -81,18 +83,18 @@ def test_annotation_list_select_hide_relabel_delete_undo(qtbot, project_dir) -> 
     qtbot.waitUntil(lambda: window.label_dialog is not None, timeout=5000)
     qtbot.keyClicks(window.label_dialog.edit, "truck")
     qtbot.keyClick(window.label_dialog.edit, Qt.Key.Key_Return)
-    data = saved(project_dir)
+    data = saved(project_dir, window)
     names = {c["id"]: c["name"] for c in data["categories"]}
     assert [names[a["category_id"]] for a in data["annotations"]] == ["car", "truck"]
     assert "truck" in window.annotation_list.item(1).text()
 
     window.annotation_list.select_id(1)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Delete)
-    assert [a["id"] for a in saved(project_dir)["annotations"]] == [2]
+    assert [a["id"] for a in saved(project_dir, window)["annotations"]] == [2]
     assert window.canvas.annotation_ids() == [2]
     assert window.file_list.count_of(str(project_dir / "cars.jpg")) == 1
     qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert [a["id"] for a in saved(project_dir)["annotations"]] == [1, 2]
+    assert [a["id"] for a in saved(project_dir, window)["annotations"]] == [1, 2]
     qtbot.waitUntil(lambda: window.canvas.annotation_ids() == [1, 2], timeout=TIMEOUT_MS)
     assert not window.canvas.annotation_item(1).isVisible()  # still hidden by the user
 

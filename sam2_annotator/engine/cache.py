@@ -276,9 +276,9 @@ class DiskCache:
 
     ``max_bytes`` caps the whole cache folder (all models' entries) with LRU eviction, see the
     module notes; ``None`` = :func:`default_max_bytes` (the folder's recorded cap, the environment
-    variable or the default), ``0`` = no cap. Only files that look like
-    entries (``<16 hex>/<hex>.npz``) are ever counted or evicted, so a cache folder pointed at the
-    wrong place cannot delete anything else.
+    variable or the default), ``0`` = no cap. Only files that look like entries
+    (``<16 hex>/<hex>.npz``) are ever counted or evicted, so a cache folder pointed at the wrong
+    place cannot delete anything else.
     """
 
     def __init__(self, root: Path, model_key: str, max_bytes: int | None = None) -> None:
@@ -333,7 +333,8 @@ class DiskCache:
         return path.is_file() and self._touch(path)
 
     def put(self, key: str, emb: Embedding) -> bool:
-        """Write the entry atomically. False if it cannot be stored in float16 (not finite).
+        """Write the entry atomically. False if it cannot be stored in float16 (not finite) or
+        is larger than the cap.
 
         Raises OSError when the file cannot be written; no temp file is left behind.
         """
@@ -596,7 +597,7 @@ class EmbeddingCache:
         self.memory.put(key, emb)
         if self.disk is None:
             return False
-        if key in self.disk:
+        if self.disk.touch(key):  # already there (and now recently used)
             return True
         try:
             return self.disk.put(key, emb)

@@ -689,6 +689,17 @@ def test_two_level_put_fills_both_and_memory_keeps_exact_fp32(tmp_path: Path) ->
     assert cache.get(k) is not None  # still on disk
 
 
+def test_two_level_put_of_an_entry_on_disk_refreshes_its_recency(tmp_path: Path) -> None:
+    disk = DiskCache(tmp_path, MODEL_A)
+    k = key("img")
+    disk.put(k, make_emb())
+    _age(disk, "img", 1000)
+    old = disk.path_for(k).stat().st_mtime
+    cache = EmbeddingCache(MemoryCache(max_bytes=10**6), disk)
+    assert cache.put(k, make_emb()) is True
+    assert disk.path_for(k).stat().st_mtime > old + 900
+
+
 def test_two_level_put_survives_disk_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

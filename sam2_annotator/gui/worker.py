@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
@@ -75,6 +75,57 @@ _request_ids = itertools.count(1)
 def next_request_id() -> int:
     """Increasing ids for decode requests (shared by every worker in the process)."""
     return next(_request_ids)
+
+
+# --------------------------------------------------------------------------- the engine seam
+
+
+class EngineFiles(Protocol):
+    """What the worker reads from an engine's model files."""
+
+    @property
+    def is_random_init(self) -> bool: ...
+
+
+class Engine(Protocol):
+    """What the worker uses of :class:`~sam2_annotator.engine.predictor.Sam2Engine`.
+
+    ``encode`` runs on the encoder lane and must raise
+    :class:`~sam2_annotator.errors.OperationCancelled` once ``cancel`` is cancelled; ``decode``
+    runs on the control lane, possibly while an encode runs.
+    """
+
+    @property
+    def files(self) -> EngineFiles: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+    @property
+    def model_key(self) -> str: ...
+
+    @property
+    def provider(self) -> str: ...
+
+    def encode(self, image: np.ndarray, cancel: CancelToken | None = None) -> Embedding: ...
+
+    def decode(
+        self,
+        embedding: Embedding,
+        prompt: Prompt,
+        multimask: bool | None = None,
+        candidate: int | None = None,
+    ) -> Prediction: ...
+
+
+#: Opens the engine for a model folder; called on the control lane. A
+#: :class:`~sam2_annotator.errors.UserError` it raises is reported as a ``"model"`` error.
+EngineFactory = Callable[[Path, SessionConfig], Engine]
+
+
+def open_engine(folder: Path, config: SessionConfig) -> Engine:
+    """The default :data:`EngineFactory`: ONNX Runtime sessions for the model in ``folder``."""
+    return Sam2Engine(ModelFiles.from_folder(folder), config)
 
 
 # --------------------------------------------------------------------------- messages
@@ -174,7 +225,7 @@ class _ModelRequest:
 
 @dataclass(frozen=True)
 class _LoadedModel:
-    engine: Sam2Engine
+    engine: Engine
     cache: EmbeddingCache
     info: ModelInfo
 
@@ -224,6 +275,9 @@ class InferenceWorker(QObject):
     the sender - is queued into the GUI thread. Were it moved to the QThread, callables would
     run in the worker (emitted from the control lane) or never (from the encoder lane, as that
     QThread has no event loop). The engine and cache are only ever touched by the two lanes.
+
+    ``engine_factory`` opens the engine for a model folder (default :func:`open_engine`, the
+    ONNX Runtime one); tests pass a fake whose encode and decode they gate with events.
     """
 
     model_loaded = Signal(object)  # ModelInfo
@@ -238,8 +292,10 @@ class InferenceWorker(QObject):
         memory_bytes: int = DEFAULT_MEMORY_BYTES,
         disk_cache_dir: Path | None = None,
         prefetch: int = 2,
+        engine_factory: EngineFactory | None = None,
     ) -> None:
         super().__init__()
+        self._engine_factory: EngineFactory = engine_factory or open_engine
         self._memory_bytes = memory_bytes
         self._disk_cache_dir = disk_cache_dir
         self._cond = threading.Condition()
@@ -493,8 +549,7 @@ class InferenceWorker(QObject):
 
     def _open_model(self, request: _ModelRequest) -> _LoadedModel:
         start = time.perf_counter()
-        files = ModelFiles.from_folder(request.folder)
-        engine = Sam2Engine(files, request.config)
+        engine = self._engine_factory(request.folder, request.config)
         disk = None
         if self._disk_cache_dir is not None:
             disk = DiskCache(self._disk_cache_dir, engine.model_key)
@@ -504,7 +559,7 @@ class InferenceWorker(QObject):
             display_name=engine.display_name,
             provider=engine.provider,
             model_key=engine.model_key,
-            random_init=files.is_random_init,
+            random_init=engine.files.is_random_init,
             load_ms=(time.perf_counter() - start) * 1000.0,
         )
         log.info("model ready: %s on %s (%.0f ms)", info.display_name, info.provider, info.load_ms)

@@ -176,6 +176,7 @@ class MainWindow(QMainWindow):
         model_dir: Path | None = None,
         session_config: SessionConfig | None = None,
         ask_for_model: bool = True,
+        engine_factory: Callable[..., Any] | None = None,  # InferenceWorker's; tests pass a fake
     ) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -214,6 +215,7 @@ class MainWindow(QMainWindow):
             memory_bytes=self.settings.cache_bytes,
             disk_cache_dir=default_cache_dir() if self.settings.disk_cache else None,
             prefetch=self.settings.prefetch,
+            engine_factory=engine_factory,
         )
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.image_loaded.connect(self._on_image_loaded)

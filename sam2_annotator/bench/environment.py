@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import sys
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 _CPUINFO = Path("/proc/cpuinfo")
 
@@ -21,6 +24,82 @@ def cpu_model() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
+
+
+#: ``/proc/cpuinfo`` flags that decide which int8 (and fp32) kernels ONNX Runtime's MLAS picks.
+ISA_FLAGS: tuple[str, ...] = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
+
+
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's feature flags (Linux ``/proc/cpuinfo``, else py-cpuinfo if installed), or None."""
+    try:
+        text = _CPUINFO.read_text(errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):  # x86 / ARM spelling
+            return frozenset(line.split(":", 1)[1].split())
+    return _py_cpuinfo_flags()
+
+
+def _py_cpuinfo_flags() -> frozenset[str] | None:
+    try:
+        import cpuinfo  # py-cpuinfo: optional (not a dependency), for macOS / Windows
+    except ImportError:
+        return None
+    try:
+        flags = cpuinfo.get_cpu_info().get("flags")
+    except Exception:  # it shells out per platform; any failure just means "unknown"
+        log.debug("py-cpuinfo failed", exc_info=True)
+        return None
+    return frozenset(flags) if flags else None
+
+
+def isa_info(flags: frozenset[str] | None = None) -> dict[str, Any]:
+    """Which vector/int8 instruction sets the CPU has (None = unknown on this OS).
+
+    ``int8_dot`` names how ONNX Runtime multiplies u8 x s8 int8 on this CPU: ``vnni`` / ``amx``
+    (exact 32-bit accumulation) or ``vpmaddubsw`` (AVX2 / AVX-512BW without VNNI, whose pairwise
+    16-bit sums saturate for full-range signed weights; see ``models/precision.py``).
+    """
+    flags = cpu_flags() if flags is None else flags
+    if flags is None:
+        return {name: None for name in ISA_FLAGS} | {"amx": None, "int8_dot": None}
+    found: dict[str, Any] = {name: name in flags for name in ISA_FLAGS}
+    found["amx"] = bool({"amx_tile", "amx_int8"} & flags)
+    if found["amx"] and "amx_int8" in flags:
+        found["int8_dot"] = "amx"
+    elif "avx512_vnni" in flags or "avx_vnni" in flags:
+        found["int8_dot"] = "vnni"
+    elif "avx2" in flags or "avx512bw" in flags:
+        found["int8_dot"] = "vpmaddubsw"
+    else:
+        found["int8_dot"] = "other"
+    return found
+
+
+def isa_summary(isa: dict[str, Any]) -> str:
+    """``"avx2 avx512f avx512_vnni avx_vnni; no amx"``-style line for reports."""
+    if isa.get("int8_dot") is None:
+        return "ISA flags unknown"
+    shown = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx")
+    have = [name for name in shown if isa.get(name)]
+    lack = [name for name in shown if not isa.get(name)]
+    text = " ".join(have) or "none of avx2/avx512/vnni/amx"
+    if lack:
+        text += "; no " + ", ".join(lack)
+    return f"{text} (int8 dot product: {isa['int8_dot']})"
 
 
 def usable_cpus() -> int:
@@ -44,6 +123,7 @@ def machine_info() -> dict[str, Any]:
     return {
         "cpu": cpu_model(),
         "cpus": usable_cpus(),
+        "isa": isa_info(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "numpy": np.__version__,

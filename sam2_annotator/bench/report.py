@@ -9,6 +9,7 @@ from typing import Any
 
 from sam2_annotator.bench import plots
 from sam2_annotator.bench.accuracy import EvalRun
+from sam2_annotator.bench.environment import isa_summary
 from sam2_annotator.bench.plots import Series
 
 #: File names inside the output folder.
@@ -105,13 +106,20 @@ def _fmt(value: float | None, pattern: str = "{:.1f}") -> str:
     return "n/a" if value is None else pattern.format(value)
 
 
+def machine_line(machine: dict[str, Any]) -> str:
+    """``CPU (n CPUs; ISA flags)`` as the result tables name the machine."""
+    isa = machine.get("isa")
+    flags = f"; {isa_summary(isa)}" if isa else ""
+    return f"{machine['cpu']} ({machine['cpus']} CPUs{flags})"
+
+
 def bench_markdown(results: dict[str, Any]) -> str:
     """The tables ``docs/BENCHMARKS.md`` uses, from one ``results.json``."""
     enc, dec = results["encoder"], results["decoder"]
     machine = results["machine"]
     lines = [
         f"Model: {results['model']['name']} on {results['provider']}; ONNX Runtime "
-        f"{results['onnxruntime']}; {machine['cpu']} ({machine['cpus']} CPUs); "
+        f"{results['onnxruntime']}; {machine_line(machine)}; "
         f"load average before/after {results['load_average']['before']} / "
         f"{results['load_average']['after']}.",
         "",
@@ -205,7 +213,9 @@ def eval_plot(run: EvalRun, out_dir: Path) -> Path:
 
 
 def eval_markdown(summary: dict[str, Any]) -> str:
-    lines = [
+    machine = summary.get("machine")
+    lines = [f"Machine: {machine_line(machine)}.", ""] if machine else []
+    lines += [
         "| model | points | n | mean | median | q1 | q3 | min |",
         "|---|---|---|---|---|---|---|---|",
     ]

@@ -1,11 +1,22 @@
 """Precision variants of an exported fp32 model folder: int8 (dynamic quantization) and fp16.
 
 * ``int8``: ONNX Runtime's dynamic quantization of the matrix multiplications only (``MatMul``
-  with a constant weight, ``Gemm``): weights stored as signed 8-bit per tensor, activations
-  quantized on the fly. Convolutions stay fp32 -- quantizing SAM2's convolutions is known to
-  break its masks -- and so does everything else (attention's activation-by-activation
-  products, normalisation, softmax). Meant for CPUs with fast int8 dot products (AVX-512 VNNI,
-  ARM dot-product instructions).
+  with a constant weight, ``Gemm``): weights stored as signed 8-bit per tensor **in the reduced
+  7-bit range [-64, 64]** (``reduce_range``), activations quantized on the fly to uint8.
+  Convolutions stay fp32 -- quantizing SAM2's convolutions is known to break its masks -- and so
+  does everything else (attention's activation-by-activation products, normalisation, softmax).
+
+  Why the reduced range: ONNX Runtime (MLAS) picks its u8 x s8 kernel at run time by cpuid. With
+  VNNI (``vpdpbusd``, AVX-512 VNNI or AVX-VNNI) or AMX the products accumulate exactly in 32
+  bits. Without it (AVX2, and AVX-512BW before Ice Lake) the kernel uses ``vpmaddubsw``, which
+  adds two u8 x s8 products into a *saturating* signed 16-bit lane: 2 * 255 * 127 = 64770
+  overflows 32767, and it did on SAM2's activations (embedding correlation int8 vs fp32 0.961 on
+  an AVX2 Zen 3, masks IoU min 0.78). With weights in [-64, 64], 2 * 255 * 64 = 32640 fits, so
+  no kernel saturates and the integer products are the same on every x86 CPU: one file that is
+  correct everywhere (a model folder is copied between machines, so a per-ISA export would be
+  wrong on the next one). Measured (docs/BENCHMARKS.md, "int8 schemes"): on a VNNI CPU as fast
+  as full-range int8 with correlation 0.9996 instead of 0.9998; full-range uint8 weights (U8U8,
+  also exact everywhere) ran at 1.17x fp32 there against 1.59x.
 * ``fp16``: every float weight and operation in half precision with fp32 inputs and outputs
   (``keep_io_types``), so the engine's feeds are unchanged. Meant for GPU providers; ONNX
   Runtime's CPU provider runs it, but slower than fp32.
@@ -57,6 +68,8 @@ def _to_int8(src: Path, dst: Path) -> None:
             op_types_to_quantize=list(INT8_OP_TYPES),
             per_channel=False,
             weight_type=QuantType.QInt8,
+            # 7-bit weights: no saturation in AVX2's vpmaddubsw kernel (see the module docstring).
+            reduce_range=True,
             # Only products with a constant weight: attention's activation x activation
             # products would need both sides quantized on the fly for little gain.
             extra_options={"MatMulConstBOnly": True},
@@ -76,7 +89,8 @@ CONVERTERS: dict[str, Converter] = {
     "int8": Converter(
         "int8",
         "onnxruntime.quantization.quantize_dynamic: MatMul (constant weight) and Gemm, "
-        "QInt8 weights per tensor; Conv and all other ops fp32",
+        "QInt8 weights per tensor, reduce_range (7-bit, no vpmaddubsw saturation on AVX2); "
+        "Conv and all other ops fp32",
         _to_int8,
     ),
     "fp16": Converter(

@@ -338,6 +338,9 @@ def test_eval_model_against_itself_is_identical(groceries_coco, shared_images, m
     assert summary["iou_between"]["models"] == ["onnx-fp32", "onnx-fp32-compare"]
     assert summary["iou_between"]["all"]["min"] == 1.0
     assert summary["skipped"] == {"over --max-annotations": 1}
+    isa = summary["machine"]["isa"]
+    assert {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx", "int8_dot"} <= set(isa)
+    assert (tmp_path / "summary.md").read_text().startswith(f"Machine: {summary['machine']['cpu']}")
 
 
 @pytest.mark.torch

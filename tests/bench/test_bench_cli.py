@@ -65,6 +65,18 @@ def test_results_have_the_documented_fields(results):
     assert data["images"] == [{"name": "groceries", "width": 800, "height": 534}]
 
 
+def test_results_name_the_cpu_and_its_isa(results):
+    """int8 speed and fidelity depend on the ISA (VNNI or not): every result records it."""
+    data, out = results
+    machine = data["machine"]
+    assert machine["cpu"] and machine["cpus"] >= 1
+    isa = machine["isa"]
+    for flag in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx", "int8_dot"):
+        assert flag in isa, flag
+    table = (out / "results.md").read_text()
+    assert machine["cpu"] in table and "int8 dot product" in table
+
+
 def test_figures_are_consistent(results):
     data, _ = results
     for part, runs in (("encoder", ENCODER_RUNS), ("decoder", RUNS)):

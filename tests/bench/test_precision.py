@@ -85,16 +85,59 @@ def test_int8_manifest_describes_the_new_files(model_dir: Path, int8_dir: Path):
     assert "(int8)" in ModelFiles.from_folder(int8_dir).display_name
 
 
+#: ``vpmaddubsw`` (the AVX2 / AVX-512BW u8 x s8 kernel) adds two u8 x s8 products into a signed
+#: 16-bit lane with saturation: weights within this bound never saturate (2 * 255 * 64 = 32640).
+NO_SATURATION_WEIGHT_BOUND = 32767 // (2 * 255)
+
+
+def _int8_weights(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(weight, zero point) of every MatMulInteger with a constant weight."""
+    graph = onnx.load(str(path)).graph
+    constants = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
+    found = []
+    for node in graph.node:
+        if node.op_type == "MatMulInteger" and node.input[1] in constants:
+            zero = constants.get(node.input[3]) if len(node.input) > 3 else np.zeros((), np.int8)
+            found.append((constants[node.input[1]], zero))
+    return found
+
+
+def test_int8_weights_cannot_saturate_any_x86_kernel(int8_dir: Path):
+    """The property that makes int8 correct on AVX2 CPUs, checked on whatever CPU runs the test.
+
+    ONNX Runtime picks its int8 kernel by cpuid at run time, so a VNNI machine never executes
+    the AVX2 path; but whether that path saturates depends only on the weights' range.
+    """
+    for part in ("encoder.onnx", "decoder.onnx"):
+        weights = _int8_weights(int8_dir / part)
+        assert weights, part
+        for weight, zero in weights:
+            assert weight.dtype == np.int8 and not np.any(zero), part  # symmetric s8
+            assert np.abs(weight.astype(np.int32)).max() <= NO_SATURATION_WEIGHT_BOUND, part
+    assert "reduce_range" in Manifest.read(int8_dir).exporter["converter"]["method"]
+
+
 def test_int8_engine_stays_close_to_fp32(engine, int8_dir, groceries, groceries_embedding):
+    """int8 vs fp32 on a photo: embedding correlation > 0.998 and mask IoU > 0.95.
+
+    Thresholds, for AVX-512/VNNI and AVX2 alike: the int8 weights are 7-bit
+    (``test_int8_weights_cannot_saturate_any_x86_kernel``), so every x86 kernel (VNNI
+    ``vpdpbusd``, AMX, AVX2/AVX-512BW ``vpmaddubsw``) computes the same exact 32-bit integer
+    products; what is left is quantization noise, identical on both ISAs up to float rounding.
+    Measured with random-init weights: correlation 0.9996 on an AVX-512 VNNI Zen 5 and 0.9998
+    on an AVX2 Zen 3 (reduce_range); the test prompt's IoU 0.99. 0.998 leaves 5x that noise
+    as margin while catching saturation, which gave 0.961 on AVX2 with full-range s8 weights
+    (masks IoU down to 0.78). The IoU bound 0.95 is the issue's per-prompt minimum.
+    """
     quantized = Sam2Engine(ModelFiles.from_folder(int8_dir))
     embedding = quantized.encode(groceries)
     correlation = np.corrcoef(
         embedding.image_embed.ravel(), groceries_embedding.image_embed.ravel()
     )[0, 1]
-    assert correlation > 0.99
+    assert correlation > 0.998
     prompt = _prompt([(400, 260), (470, 250)])
     reference = engine.decode(groceries_embedding, prompt).mask
-    assert iou(quantized.decode(embedding, prompt).mask, reference) > 0.9
+    assert iou(quantized.decode(embedding, prompt).mask, reference) > 0.95
 
 
 def test_fp16_keeps_float32_io_and_matches_fp32(engine, model_dir, tmp_path, groceries_embedding):

@@ -5,6 +5,11 @@ Each exporter is one function ``(project, out_dir) -> ExportSummary`` registered
 
 Output files are named after the image file's stem; when two images share a stem (``a/1.jpg`` and
 ``b/1.jpg``) the image id is appended (``1_7``) so that nothing is overwritten.
+
+The exporters take an optional ``progress(done, total, message)`` callback (called once per image,
+``done`` counting from 0 to ``total``) and an optional ``cancelled()`` poll; when it returns true
+they stop between images with :class:`~sam2_annotator.errors.OperationCancelled` (files already
+written stay: :mod:`.export_jobs` writes into a staging folder and removes it).
 """
 
 from __future__ import annotations
@@ -22,9 +27,14 @@ import numpy as np
 
 from sam2_annotator.annotations.masks import mask_to_polygons
 from sam2_annotator.annotations.model import Annotation, Project
-from sam2_annotator.errors import ProjectError
+from sam2_annotator.errors import OperationCancelled, ProjectError
 
 log = logging.getLogger(__name__)
+
+#: ``progress(done, total, message)``: ``done`` of ``total`` steps finished, ``message`` says what.
+ProgressCallback = Callable[[int, int, str], None]
+#: Polled between steps; true means stop (with :class:`OperationCancelled`).
+CancelledCallback = Callable[[], bool]
 
 
 @dataclass
@@ -88,10 +98,30 @@ def class_indices(project: Project) -> dict[int, int]:
     return {category_id: index for index, category_id in enumerate(sorted(project.categories))}
 
 
+def step(
+    progress: ProgressCallback | None,
+    cancelled: CancelledCallback | None,
+    done: int,
+    total: int,
+    message: str,
+) -> None:
+    """Report ``done``/``total`` and stop with :class:`OperationCancelled` when asked to."""
+    if cancelled is not None and cancelled():
+        raise OperationCancelled("export cancelled")
+    if progress is not None:
+        progress(done, total, message)
+
+
 # =========================================================================== YOLO
 
 
-def export_yolo(project: Project, out_dir: Path) -> ExportSummary:
+def export_yolo(
+    project: Project,
+    out_dir: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    cancelled: CancelledCallback | None = None,
+) -> ExportSummary:
     """Ultralytics segmentation dataset: ``images/``, ``labels/*.txt`` and ``data.yaml``.
 
     A label line is ``class x1 y1 x2 y2 ...`` with coordinates divided by the image size. YOLO
@@ -105,7 +135,9 @@ def export_yolo(project: Project, out_dir: Path) -> ExportSummary:
     stems = output_stems(project)
     (out_dir / "images").mkdir(exist_ok=True)
     (out_dir / "labels").mkdir(exist_ok=True)
-    for image in project.images.values():
+    total = len(project.images)
+    for done, image in enumerate(project.images.values()):
+        step(progress, cancelled, done, total, image.file_name)
         source = project.image_path(image)
         if source.is_file():
             _link_or_copy(source, out_dir / "images" / f"{stems[image.id]}{source.suffix}")
@@ -122,6 +154,7 @@ def export_yolo(project: Project, out_dir: Path) -> ExportSummary:
         label.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
         summary.files += 1
         summary.images += 1
+    step(progress, cancelled, total, total, "data.yaml")
     _write_data_yaml(project, out_dir, classes)
     summary.files += 1
     return summary
@@ -203,22 +236,40 @@ def _link_or_copy(source: Path, target: Path) -> None:
 # =========================================================================== PNG masks
 
 
-def export_masks(project: Project, out_dir: Path) -> ExportSummary:
+#: The two kinds of PNG :func:`export_masks` writes (its ``layers``), each in a folder of its name.
+MASK_LAYERS = ("instances", "semantic")
+
+
+def export_masks(
+    project: Project,
+    out_dir: Path,
+    *,
+    layers: tuple[str, ...] = MASK_LAYERS,
+    progress: ProgressCallback | None = None,
+    cancelled: CancelledCallback | None = None,
+) -> ExportSummary:
     """Per image ``instances/<name>.png`` and ``semantic/<name>.png``, indexed by ``masks.json``.
 
     Instance PNGs are 16-bit: 0 is background, 1..N the image's objects. Semantic PNGs hold
     0 for background and the class index + 1 per pixel (8-bit, 16-bit beyond 255 classes).
     Where objects overlap, smaller objects are drawn over larger ones so none vanishes entirely
     behind a bigger one. ``masks.json`` maps every value back to annotation and category ids.
+    ``layers`` picks which of the two are written (both by default); ``masks.json`` names only
+    those, and lists the per-image ``objects`` (instance values) only with ``"instances"``.
     """
+    unknown = [layer for layer in layers if layer not in MASK_LAYERS]
+    if unknown or not layers:
+        raise ValueError(f"layers must be a non-empty subset of {MASK_LAYERS}: {layers!r}")
     summary = ExportSummary(out_dir)
     classes = class_indices(project)
     stems = output_stems(project)
     semantic_dtype = np.uint8 if len(classes) < 256 else np.uint16
-    (out_dir / "instances").mkdir(exist_ok=True)
-    (out_dir / "semantic").mkdir(exist_ok=True)
+    for layer in layers:
+        (out_dir / layer).mkdir(exist_ok=True)
     index_images = []
-    for image in project.images.values():
+    total = len(project.images)
+    for done, image in enumerate(project.images.values()):
+        step(progress, cancelled, done, total, image.file_name)
         annotations = project.annotations_for(image.id)
         if len(annotations) > np.iinfo(np.uint16).max:
             raise ProjectError(f"image {image.id} has more objects than a 16-bit PNG can number")
@@ -237,15 +288,17 @@ def export_masks(project: Project, out_dir: Path) -> ExportSummary:
                     "category_id": annotation.category_id,
                 }
             )
-        names = {kind: f"{kind}/{stems[image.id]}.png" for kind in ("instances", "semantic")}
-        _write_png(out_dir / names["instances"], instances)
-        _write_png(out_dir / names["semantic"], semantic)
-        summary.files += 2
+        names = {kind: f"{kind}/{stems[image.id]}.png" for kind in layers}
+        arrays = {"instances": instances, "semantic": semantic}
+        for kind, name in names.items():
+            _write_png(out_dir / name, arrays[kind])
+        summary.files += len(names)
         summary.images += 1
         summary.annotations += len(annotations)
-        index_images.append(
-            {"image_id": image.id, "file_name": image.file_name, **names, "objects": objects}
-        )
+        entry = {"image_id": image.id, "file_name": image.file_name, **names}
+        if "instances" in layers:
+            entry["objects"] = objects
+        index_images.append(entry)
     index = {
         "classes": [
             {
@@ -257,6 +310,7 @@ def export_masks(project: Project, out_dir: Path) -> ExportSummary:
         ],
         "images": index_images,
     }
+    step(progress, cancelled, total, total, "masks.json")
     (out_dir / "masks.json").write_text(
         json.dumps(index, ensure_ascii=False, indent=1), encoding="utf-8"
     )

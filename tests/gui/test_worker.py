@@ -1,4 +1,10 @@
-"""The inference worker on its own: results, latest-wins, cancellation, errors."""
+"""The inference worker on its own: results, latest-wins, cancellation, errors.
+
+Scheduling (what runs when, what is dropped or cancelled) is tested with :class:`FakeEngine`,
+whose encodes and decodes wait on events the test opens: every assertion follows a positive
+synchronisation point (a signal, or a call the fake recorded), never a sleep. The real engine
+answers the parity and error tests.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,17 @@ import pytest
 from sam2_annotator.engine.types import Prompt
 from sam2_annotator.gui.worker import (
     DecodeRequest,
+    DecodeResult,
     EncodeEvent,
     InferenceWorker,
     next_request_id,
 )
-
-pytestmark = pytest.mark.slow
+from tests.gui.fake_engine import FakeEngine, fake_mask
 
 TIMEOUT_MS = 60_000
+#: For the fake engine: no real work, so only a broken schedule takes this long.
+FAKE_MS = 10_000
+FAKE_MODEL = Path("fake-model")
 
 
 @pytest.fixture
@@ -27,6 +36,27 @@ def worker(qtbot, model_dir: Path):
     with qtbot.waitSignal(worker.model_loaded, timeout=TIMEOUT_MS):
         worker.load_model(model_dir)
     yield worker
+    assert worker.shutdown()
+
+
+@pytest.fixture
+def fake() -> FakeEngine:
+    return FakeEngine()
+
+
+def start_fake_worker(qtbot, fake: FakeEngine, prefetch: int = 0) -> InferenceWorker:
+    worker = InferenceWorker(prefetch=prefetch, engine_factory=fake.factory)
+    worker.start()
+    with qtbot.waitSignal(worker.model_loaded, timeout=FAKE_MS):
+        worker.load_model(FAKE_MODEL)
+    return worker
+
+
+@pytest.fixture
+def fake_worker(qtbot, fake: FakeEngine):
+    worker = start_fake_worker(qtbot, fake)
+    yield worker
+    fake.release_all()
     assert worker.shutdown()
 
 
@@ -40,6 +70,20 @@ def _events(worker: InferenceWorker) -> list[EncodeEvent]:
     return events
 
 
+def _paths(folder: Path, *names: str) -> list[str]:
+    return [str(folder / f"{name}.jpg") for name in names]
+
+
+def _answered(qtbot, worker: InferenceWorker, results: list, request: DecodeRequest) -> None:
+    """Submit ``request`` and wait for its result (the control lane answers in order, so any
+    result queued before it has arrived by then)."""
+    worker.submit_decode(request)
+    qtbot.waitUntil(
+        lambda: bool(results) and results[-1].request_id == request.request_id, timeout=FAKE_MS
+    )
+
+
+@pytest.mark.slow
 def test_decode_matches_the_engine(qtbot, worker, image_dir, reference) -> None:
     path = str(image_dir / "truck.jpg")
     prompt = _point(600.0, 500.0)
@@ -55,76 +99,143 @@ def test_decode_matches_the_engine(qtbot, worker, image_dir, reference) -> None:
     assert worker.model_info is not None and "random-init" in worker.model_info.display_name
 
 
-def test_pending_decode_is_replaced_not_refused(qtbot, worker, image_dir) -> None:
-    """Requests made while the image encodes collapse into the newest one."""
-    path = str(image_dir / "cars.jpg")
-    results = []
+def test_pending_decode_is_replaced_not_refused(qtbot, fake, fake_worker, image_dir) -> None:
+    """Requests made while the image encodes collapse into the newest one, which is decoded
+    once the encode is released."""
+    worker = fake_worker
+    (path,) = _paths(image_dir, "cars")
+    fake.watch(path)
+    results: list[DecodeResult] = []
     worker.decoded.connect(results.append)
     worker.set_focus(path)
-    ids = []
-    for i in range(50):
-        request = DecodeRequest(next_request_id(), path, _point(10.0 + i, 20.0))
-        ids.append(request.request_id)
+    qtbot.waitUntil(lambda: fake.encode_count(path) == 1, timeout=FAKE_MS)  # held in the encoder
+    requests = [DecodeRequest(next_request_id(), path, _point(10.0 + i, 20.0)) for i in range(50)]
+    for request in requests:
         worker.submit_decode(request)
-    qtbot.waitUntil(lambda: len(results) >= 1, timeout=TIMEOUT_MS)
-    qtbot.wait(300)  # any further (wrong) result would arrive now
-    assert [r.request_id for r in results] == [ids[-1]]
-    # Once encoded, every request is answered in order.
+    assert fake.decodes == []  # nothing decodes before the embedding exists
+    fake.release(path)
+    qtbot.waitUntil(lambda: len(results) >= 1, timeout=FAKE_MS)
+    assert fake.log == [("encode", path), ("encoded", path), ("decode", path)]
+    assert results[0].request_id == requests[-1].request_id
+    assert np.array_equal(
+        results[0].prediction.mask,
+        fake_mask(requests[-1].prompt, results[0].prediction.mask.shape, candidate=1),
+    )
+    # Once encoded, every request is answered, in order; a stray result for one of the 49
+    # replaced requests would have arrived before these (one lane, queued in order).
     more = [DecodeRequest(next_request_id(), path, _point(30.0, 40.0 + i)) for i in range(3)]
     for request in more:
-        worker.submit_decode(request)
-        qtbot.waitUntil(lambda r=request: results[-1].request_id == r.request_id, timeout=10_000)
-    assert [r.request_id for r in results][1:] == [r.request_id for r in more]
+        _answered(qtbot, worker, results, request)
+    assert [r.request_id for r in results] == [requests[-1].request_id] + [
+        r.request_id for r in more
+    ]
+    assert [call.prompt for call in fake.decodes] == [requests[-1].prompt] + [
+        r.prompt for r in more
+    ]
 
 
-def test_jumping_away_cancels_the_encode(qtbot, worker, image_dir) -> None:
-    events = _events(worker)
-    first, second = str(image_dir / "truck.jpg"), str(image_dir / "groceries.jpg")
+def test_pending_decode_for_the_previous_image_is_dropped(
+    qtbot, fake, fake_worker, image_dir
+) -> None:
+    worker = fake_worker
+    first, second = _paths(image_dir, "truck", "groceries")
+    fake.watch(first, second)
+    results: list[DecodeResult] = []
+    worker.decoded.connect(results.append)
     worker.set_focus(first)
-    qtbot.waitUntil(
-        lambda: any(e.path == first and e.state == "encoding" for e in events), timeout=TIMEOUT_MS
-    )
+    qtbot.waitUntil(lambda: fake.encode_count(first) == 1, timeout=FAKE_MS)
+    worker.submit_decode(DecodeRequest(next_request_id(), first, _point(100.0, 100.0)))
     worker.set_focus(second)
+    fake.release(first, second)  # even if the first encode still finished, its click is gone
+    qtbot.waitUntil(lambda: worker.is_encoded(second), timeout=FAKE_MS)
+    probe = DecodeRequest(next_request_id(), second, _point(50.0, 60.0))
+    _answered(qtbot, worker, results, probe)
+    assert [r.request_id for r in results] == [probe.request_id]
+    assert fake.decoded_images() == [second]
+
+
+def test_a_decode_runs_while_a_prefetch_encodes(qtbot, fake, image_dir) -> None:
+    """The two lanes: a click on the encoded image is answered while the next one encodes."""
+    worker = start_fake_worker(qtbot, fake, prefetch=1)
+    try:
+        current, upcoming = _paths(image_dir, "truck", "groceries")
+        fake.watch(current, upcoming)
+        results: list[DecodeResult] = []
+        worker.decoded.connect(results.append)
+        worker.set_focus(current, [upcoming])
+        fake.release(current)
+        qtbot.waitUntil(lambda: fake.encode_count(upcoming) == 1, timeout=FAKE_MS)
+        _answered(qtbot, worker, results, DecodeRequest(next_request_id(), current, _point(9, 9)))
+        assert fake.log == [
+            ("encode", current),
+            ("encoded", current),
+            ("encode", upcoming),
+            ("decode", current),
+        ]
+        assert not worker.is_encoded(upcoming)  # still held: the decode did not wait for it
+    finally:
+        fake.release_all()
+        assert worker.shutdown()
+
+
+def test_jumping_away_cancels_the_encode(qtbot, fake, fake_worker, image_dir) -> None:
+    worker = fake_worker
+    events = _events(worker)
+    first, second = _paths(image_dir, "truck", "groceries")
+    fake.watch(first, second)
+    worker.set_focus(first)
+    qtbot.waitUntil(lambda: fake.encode_count(first) == 1, timeout=FAKE_MS)
+    worker.set_focus(second)
+    qtbot.waitUntil(lambda: fake.cancelled == [first], timeout=FAKE_MS)
+    fake.release(second)
     qtbot.waitUntil(
-        lambda: any(e.path == second and e.state == "ready" for e in events), timeout=TIMEOUT_MS
+        lambda: any(e.path == second and e.state == "ready" for e in events), timeout=FAKE_MS
     )
-    states = [e.state for e in events if e.path == first]
-    assert states == ["encoding", "cancelled"]
+    assert [e.state for e in events if e.path == first] == ["encoding", "cancelled"]
+    assert fake.log == [
+        ("encode", first),
+        ("cancelled", first),
+        ("encode", second),
+        ("encoded", second),
+    ]
     assert not worker.is_encoded(first)
     assert worker.is_encoded(second)
 
 
-def test_prefetch_encodes_the_next_images_and_is_cancelled_on_jump(
-    qtbot, model_dir, image_dir
-) -> None:
-    worker = InferenceWorker(prefetch=2)
+def test_prefetch_encodes_the_next_images_and_is_cancelled_on_jump(qtbot, fake, image_dir) -> None:
+    worker = start_fake_worker(qtbot, fake, prefetch=2)
     events = _events(worker)
-    worker.start()
     try:
-        with qtbot.waitSignal(worker.model_loaded, timeout=TIMEOUT_MS):
-            worker.load_model(model_dir)
-        truck, groceries, cars = (
-            str(image_dir / f"{n}.jpg") for n in ("truck", "groceries", "cars")
-        )
+        truck, groceries, cars = _paths(image_dir, "truck", "groceries", "cars")
+        fake.watch(truck, groceries, cars)
         worker.set_focus(truck, [groceries, cars])
+        qtbot.waitUntil(lambda: fake.encode_count(truck) == 1, timeout=FAKE_MS)
+        assert fake.encodes == [truck]  # the current image first, alone
+        fake.release(truck)
+        qtbot.waitUntil(lambda: fake.encode_count(groceries) == 1, timeout=FAKE_MS)
+        # The current image was encoded first, then the prefetch started.
+        assert fake.log == [("encode", truck), ("encoded", truck), ("encode", groceries)]
         qtbot.waitUntil(
             lambda: any(e.path == groceries and e.state == "encoding" for e in events),
-            timeout=TIMEOUT_MS,
+            timeout=FAKE_MS,
         )
-        # The current image was encoded first, then the prefetch started.
-        order = [(e.path, e.state) for e in events]
-        assert order.index((truck, "ready")) < order.index((groceries, "encoding"))
         assert all(not e.current for e in events if e.path == groceries)
         # Jump to an image that is not encoded: the prefetch gives way at once.
         worker.set_focus(cars, [])
+        qtbot.waitUntil(lambda: fake.cancelled == [groceries], timeout=FAKE_MS)
+        fake.release(cars)
         qtbot.waitUntil(
-            lambda: any(e.path == cars and e.state == "ready" for e in events), timeout=TIMEOUT_MS
+            lambda: any(e.path == cars and e.state == "ready" for e in events), timeout=FAKE_MS
         )
         assert (groceries, "cancelled") in [(e.path, e.state) for e in events]
+        assert fake.log[3:] == [("cancelled", groceries), ("encode", cars), ("encoded", cars)]
+        assert not worker.is_encoded(groceries)
     finally:
+        fake.release_all()
         assert worker.shutdown()
 
 
+@pytest.mark.slow
 def test_errors_arrive_on_the_one_error_signal(qtbot, worker, tmp_path) -> None:
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
@@ -138,13 +249,19 @@ def test_errors_arrive_on_the_one_error_signal(qtbot, worker, tmp_path) -> None:
     assert blocker.args[0].kind == "model"
 
 
-def test_reloading_the_model_while_encoding(qtbot, worker, model_dir, image_dir) -> None:
+def test_reloading_the_model_while_encoding(qtbot, fake, fake_worker, image_dir) -> None:
+    worker = fake_worker
     events = _events(worker)
-    path = str(image_dir / "truck.jpg")
+    (path,) = _paths(image_dir, "truck")
+    fake.watch(path)
     worker.set_focus(path)
-    qtbot.waitUntil(lambda: any(e.state == "encoding" for e in events), timeout=TIMEOUT_MS)
-    with qtbot.waitSignal(worker.model_loaded, timeout=TIMEOUT_MS):
-        worker.load_model(model_dir)
-    qtbot.waitUntil(lambda: events[-1].state == "ready", timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: fake.encode_count(path) == 1, timeout=FAKE_MS)
+    with qtbot.waitSignal(worker.model_loaded, timeout=FAKE_MS):
+        worker.load_model(FAKE_MODEL)
+    assert fake.cancelled == [path]  # the held encode gave way before the model was replaced
+    assert fake.loads == [FAKE_MODEL, FAKE_MODEL]
+    qtbot.waitUntil(lambda: fake.encode_count(path) == 2, timeout=FAKE_MS)
+    fake.release(path)
+    qtbot.waitUntil(lambda: bool(events) and events[-1].state == "ready", timeout=FAKE_MS)
     assert [e.state for e in events] == ["encoding", "cancelled", "encoding", "ready"]
     assert worker.is_encoded(path)

@@ -235,6 +235,8 @@ ChangeKind = Literal[
     "annotation_changed",
     "image_added",
     "category_added",
+    "category_changed",
+    "category_removed",
     "saved",
 ]
 
@@ -270,6 +272,9 @@ class Project:
     next_annotation_id: int = 1
     _by_image: dict[int, list[int]] = field(default_factory=dict, repr=False, compare=False)
     _by_name: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    #: Category ids handed out before in this session (also of removed categories), so that a new
+    #: category never takes the id of a removed one that an undo may bring back.
+    _category_id_floor: int = field(default=1, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.reindex()
@@ -354,7 +359,7 @@ class Project:
         return max(self.images, default=0) + 1
 
     def next_category_id(self) -> int:
-        return max(self.categories, default=0) + 1
+        return max(max(self.categories, default=0) + 1, self._category_id_floor)
 
     # ------------------------------------------------------------------ low-level mutations
     # Used by the undo commands; they check consistency but record no history.
@@ -372,6 +377,42 @@ class Project:
             raise ValueError(f"category id {category.id} already exists")
         self.categories[category.id] = category
         return Change("category_added", category.id)
+
+    def insert_category(self, category: Category, position: int | None = None) -> Change:
+        """Add ``category`` at the end, or back at ``position`` in the category order (the index
+        :meth:`remove_category` returned), so that an undone delete restores the file order."""
+        if position is None:
+            return self.add_category(category)
+        if category.id in self.categories:
+            raise ValueError(f"category id {category.id} already exists")
+        items = list(self.categories.items())
+        items.insert(position, (category.id, category))
+        self.categories = dict(items)
+        return Change("category_added", category.id)
+
+    def replace_category(self, category: Category) -> Change:
+        """Swap in a new version of an existing category (same id; renamed or recoloured)."""
+        self.category(category.id)
+        self.categories[category.id] = category
+        return Change("category_changed", category.id)
+
+    def remove_category(self, category_id: int) -> tuple[Category, int, Change]:
+        """Remove a category that no annotation uses; returns it, its index in the category
+        order (for :meth:`insert_category`) and the change."""
+        category = self.category(category_id)
+        used = self.category_annotation_ids(category_id)
+        if used:
+            raise ValueError(
+                f"category {category_id} ({category.name!r}) still has {len(used)} annotations"
+            )
+        position = list(self.categories).index(category_id)
+        del self.categories[category_id]
+        self._category_id_floor = max(self._category_id_floor, category_id + 1)
+        return category, position, Change("category_removed", category_id)
+
+    def category_annotation_ids(self, category_id: int) -> list[int]:
+        """Ids of the annotations of ``category_id``, in file order."""
+        return [a.id for a in self.annotations.values() if a.category_id == category_id]
 
     def insert_annotation(self, annotation: Annotation, position: Position | None = None) -> Change:
         """Add ``annotation`` at the end, or at ``position`` (from :meth:`remove_annotation`)."""

@@ -32,7 +32,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -43,6 +43,7 @@ from sam2_annotator.annotations.coco_io import (
     project_to_coco,
     read_project,
 )
+from sam2_annotator.annotations.labels import CategoryError, clean_name, name_key
 from sam2_annotator.annotations.masks import as_mask, mask_to_rle
 from sam2_annotator.annotations.model import (
     Annotation,
@@ -64,7 +65,10 @@ from sam2_annotator.annotations.undo import (
     Command,
     DeleteAnnotation,
     Relabel,
+    RemoveCategory,
+    ReplaceCategory,
     ReplaceMask,
+    SetIscrowd,
     UndoStack,
 )
 from sam2_annotator.errors import ProjectError
@@ -320,6 +324,115 @@ class ProjectStore:
     def can_redo(self) -> bool:
         return self.history.can_redo
 
+    # ------------------------------------------------------------------ category edits
+    # (undoable; each one is one undo step and one save)
+
+    def categories_in_order(self) -> list[Category]:
+        """The categories in file order: the n-th of these is what number key n gives."""
+        return list(self.project.categories.values())
+
+    def category_by_number(self, number: int) -> Category | None:
+        """The ``number``-th category (1-based, file order), or ``None`` when there are fewer."""
+        ordered = self.categories_in_order()
+        return ordered[number - 1] if 1 <= number <= len(ordered) else None
+
+    def category_counts(self) -> dict[int, int]:
+        """Annotations per category id (every category present, 0 when unused)."""
+        counts = dict.fromkeys(self.project.categories, 0)
+        for annotation in self.project.annotations.values():
+            counts[annotation.category_id] = counts.get(annotation.category_id, 0) + 1
+        return counts
+
+    def rename_category(self, category_id: int, new_name: str) -> Category:
+        """Rename a category. Refuses (:class:`~.labels.CategoryError`) an empty name or one
+        another category has (case-insensitive): combining two is :meth:`merge_categories`."""
+        current = self.project.category(category_id)
+        name = clean_name(new_name)
+        for other in self.project.categories.values():
+            if other.id != category_id and name_key(other.name) == name_key(name):
+                raise CategoryError(
+                    f"a category named {other.name!r} already exists; "
+                    f"merge {current.name!r} into it instead"
+                )
+        if name == current.name:
+            return current  # nothing to undo
+        renamed = replace(current, name=name)
+        self.execute(ReplaceCategory(renamed, f"rename category {current.name!r} to {name!r}"))
+        return renamed
+
+    def recolor_category(self, category_id: int, color: tuple[int, int, int]) -> Category:
+        """Give a category a new display colour (``(r, g, b)``, each 0-255)."""
+        current = self.project.category(category_id)
+        rgb = _check_color(color)
+        if rgb == current.color:
+            return current
+        recolored = replace(current, color=rgb)
+        self.execute(ReplaceCategory(recolored, f"recolour category {current.name!r}"))
+        return recolored
+
+    def merge_categories(self, source_id: int, target_id: int) -> int:
+        """Move every annotation of ``source_id`` to ``target_id`` and remove ``source_id``;
+        one undo step restores both. Returns how many annotations moved."""
+        source = self.project.category(source_id)
+        target = self.project.category(target_id)
+        if source_id == target_id:
+            raise CategoryError(f"cannot merge {source.name!r} into itself")
+        moved = self.project.category_annotation_ids(source_id)
+        commands: list[Command] = [Relabel(i, category_id=target_id) for i in moved]
+        commands.append(RemoveCategory(source_id))
+        self.execute(Batch(commands, f"merge category {source.name!r} into {target.name!r}"))
+        return len(moved)
+
+    def delete_category(
+        self,
+        category_id: int,
+        *,
+        annotations: Literal["delete", "move"] | None = None,
+        move_to: int | None = None,
+    ) -> int:
+        """Remove a category; what happens to its annotations must be said when it has any:
+        ``annotations="delete"`` deletes them, ``"move"`` relabels them to ``move_to``. One undo
+        step restores the category (id, name, colour, place in the order) and its annotations
+        (records and positions). Returns how many annotations were deleted or moved."""
+        category = self.project.category(category_id)
+        used = self.project.category_annotation_ids(category_id)
+        commands: list[Command] = []
+        if annotations == "move":
+            if move_to is None:
+                raise CategoryError("say which category the annotations move to")
+            if move_to == category_id:
+                raise CategoryError(f"cannot move the annotations of {category.name!r} to itself")
+            target = self.project.category(move_to)
+            commands = [Relabel(i, category_id=move_to) for i in used]
+            text = f"delete category {category.name!r} (annotations to {target.name!r})"
+        elif annotations == "delete":
+            commands = [DeleteAnnotation(i) for i in used]
+            text = f"delete category {category.name!r} and {len(used)} annotations"
+        elif annotations is None:
+            if used:
+                raise CategoryError(
+                    f"category {category.name!r} still has {len(used)} annotations; "
+                    "say whether to delete them or move them to another category"
+                )
+            text = f"delete category {category.name!r}"
+        else:
+            raise ValueError(f'annotations must be "delete" or "move", got {annotations!r}')
+        commands.append(RemoveCategory(category_id))
+        self.execute(Batch(commands, text))
+        return len(used)
+
+    def set_iscrowd(self, annotation_id: int, iscrowd: int) -> Annotation:
+        """Mark an annotation as a crowd region (1 or True) or one object (0 or False)."""
+        if iscrowd not in (0, 1):
+            raise ValueError(f"iscrowd must be 0 or 1, got {iscrowd!r}")
+        value = int(iscrowd)
+        current = self.project.annotation(annotation_id)
+        if current.iscrowd == value:
+            return current
+        command = SetIscrowd(annotation_id, iscrowd=value)
+        self.execute(command)
+        return command.result
+
     # ------------------------------------------------------------------ saving
 
     @property
@@ -432,3 +545,17 @@ class ProjectStore:
                     listener(change)
                 except Exception:
                     log.exception("a project listener failed on %s", change)
+
+
+def _check_color(color: Any) -> tuple[int, int, int]:
+    try:
+        values = tuple(color)
+    except TypeError:
+        values = ()
+    if len(values) != 3 or not all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) and 0 <= v <= 255
+        for v in values
+    ):
+        raise ValueError(f"a colour is three integers 0-255, got {color!r}")
+    red, green, blue = (int(v) for v in values)
+    return red, green, blue

@@ -20,6 +20,7 @@ from typing import Protocol
 from sam2_annotator.annotations.masks import Rle
 from sam2_annotator.annotations.model import (
     Annotation,
+    Category,
     Change,
     Position,
     Project,
@@ -150,6 +151,72 @@ class ReplaceMask(_Swap):
             edited=utc_now(),
             original=None,  # the imported geometry no longer describes this mask
         )
+
+
+@dataclass
+class SetIscrowd(_Swap):
+    """Mark an annotation as a crowd region (1) or a single object (0); the mask is unchanged,
+    so an imported annotation keeps its original geometry."""
+
+    iscrowd: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"set iscrowd of annotation {self.annotation_id}"
+
+    def _make(self, current: Annotation) -> Annotation:
+        if self.iscrowd not in (0, 1):
+            raise ValueError(f"iscrowd must be 0 or 1, got {self.iscrowd!r}")
+        return replace(current, iscrowd=int(self.iscrowd), edited=utc_now())
+
+
+@dataclass
+class ReplaceCategory:
+    """Swap a category record for a new version (same id): a rename or a new colour."""
+
+    category: Category
+    text: str = "edit category"
+    _before: Category | None = field(default=None, init=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.text
+
+    def do(self, project: Project) -> list[Change]:
+        if self._before is None:
+            self._before = project.category(self.category.id)
+        return [project.replace_category(self.category)]
+
+    def undo(self, project: Project) -> list[Change]:
+        if self._before is None:
+            raise RuntimeError("undo of a category edit that was never done")
+        return [project.replace_category(self._before)]
+
+
+@dataclass
+class RemoveCategory:
+    """Remove a category no annotation uses; undo puts it back in its place in the order.
+
+    Deleting or merging a category with annotations is a :class:`Batch` that first deletes or
+    relabels them, then runs this."""
+
+    category_id: int
+    _removed: tuple[Category, int] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"delete category {self.category_id}"
+
+    def do(self, project: Project) -> list[Change]:
+        category, position, change = project.remove_category(self.category_id)
+        self._removed = category, position
+        return [change]
+
+    def undo(self, project: Project) -> list[Change]:
+        if self._removed is None:
+            raise RuntimeError("undo of a category delete that was never done")
+        category, position = self._removed
+        return [project.insert_category(category, position)]
 
 
 @dataclass

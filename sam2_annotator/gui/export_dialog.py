@@ -53,6 +53,9 @@ from sam2_annotator.gui.jobs import Job, start_job
 
 log = logging.getLogger(__name__)
 
+#: Warnings listed in the dialog after an export (all of them are in the log).
+WARNINGS_SHOWN = 5
+
 
 class ExportDialog(QDialog):
     """Choose a format and a destination, then export with progress (see the module docstring).
@@ -119,6 +122,9 @@ class ExportDialog(QDialog):
         self.progress_bar.setVisible(False)
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
+        self.warnings_label = QLabel()
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setVisible(False)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #c62828;")
@@ -140,6 +146,7 @@ class ExportDialog(QDialog):
         layout.addWidget(self.holes_group, 1)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status_label)
+        layout.addWidget(self.warnings_label)
         layout.addWidget(self.error_label)
         layout.addLayout(buttons)
 
@@ -273,6 +280,7 @@ class ExportDialog(QDialog):
         options = ExportOptions(holes=self.holes_choice(), protected=self._protected)
         project = self._project
         self.error_label.setVisible(False)
+        self.warnings_label.setVisible(False)
         self.status_label.setText(f"Exporting to {target}…")
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setVisible(True)
@@ -308,7 +316,12 @@ class ExportDialog(QDialog):
         self.progress_bar.setValue(1)
         self.status_label.setText(summary.line())
         if summary.warnings:
-            self.status_label.setToolTip("\n".join(summary.warnings))
+            shown = summary.warnings[:WARNINGS_SHOWN]
+            more = len(summary.warnings) - len(shown)
+            self.warnings_label.setText(
+                "\n".join(shown) + (f"\n… and {more} more (in the log)" if more else "")
+            )
+            self.warnings_label.setVisible(True)
         self.exported.emit(summary)
 
     def _export_failed(self, exc: BaseException) -> None:

@@ -120,6 +120,12 @@ def test_each_format_writes_what_the_core_writes(
         expected.files,
     )
     assert dialog.status_label.text() == summary.line()
+    assert summary.warnings == expected.warnings
+    if kind == "yolo_seg":  # YOLO fills the holes (the ring's, the inverted square's), and says so
+        assert [w.split()[1] for w in summary.warnings] == ["2", "3"]
+    assert dialog.warnings_label.isVisible() == bool(summary.warnings)
+    if summary.warnings:
+        assert dialog.warnings_label.text() == "\n".join(summary.warnings)
     assert dialog.progress_bar.value() == dialog.progress_bar.maximum()
     assert not dialog.error_label.isVisible()
 

@@ -1,4 +1,4 @@
-"""Category names: the rules a name follows, and the ``--labels FILE`` list (no Qt).
+"""Category names and colours: the rules they follow, and the ``--labels FILE`` list (no Qt).
 
 A labels file has one category name per line, UTF-8 with or without a byte-order mark; blank lines
 and lines starting with ``#`` are skipped. Names compare case-insensitively (as everywhere in the
@@ -11,7 +11,9 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from sam2_annotator.errors import UserError
 
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "CategoryError",
     "LabelsFileError",
+    "check_color",
     "clean_name",
     "ensure_categories",
     "name_key",
@@ -52,6 +55,21 @@ def clean_name(name: str) -> str:
     if not cleaned:
         raise CategoryError("a category needs a name")
     return cleaned
+
+
+def check_color(color: Any) -> tuple[int, int, int]:
+    """``color`` as an ``(r, g, b)`` tuple of ints 0-255; ``ValueError`` when it is not one."""
+    try:
+        values = tuple(color)
+    except TypeError:
+        values = ()
+    if len(values) != 3 or not all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) and 0 <= v <= 255
+        for v in values
+    ):
+        raise ValueError(f"a colour is three integers 0-255, got {color!r}")
+    red, green, blue = (int(v) for v in values)
+    return red, green, blue
 
 
 def parse_labels(text: str) -> tuple[list[str], list[tuple[int, str]]]:

@@ -325,6 +325,20 @@ class Project:
         except KeyError:
             raise KeyError(f"no annotation with id {annotation_id}") from None
 
+    def category_by_number(self, number: int) -> Category | None:
+        """The ``number``-th category (1-based, file order: what number key ``number`` gives),
+        or ``None`` when there are fewer."""
+        if number < 1 or number > len(self.categories):
+            return None
+        return list(self.categories.values())[number - 1]
+
+    def category_counts(self) -> dict[int, int]:
+        """Annotations per category id (every category present, 0 when unused)."""
+        counts = dict.fromkeys(self.categories, 0)
+        for annotation in self.annotations.values():
+            counts[annotation.category_id] = counts.get(annotation.category_id, 0) + 1
+        return counts
+
     def annotations_for(self, image_id: int) -> list[Annotation]:
         """The image's annotations in drawing order (oldest first)."""
         return [self.annotations[i] for i in self._by_image.get(image_id, [])]

@@ -43,7 +43,7 @@ from sam2_annotator.annotations.coco_io import (
     project_to_coco,
     read_project,
 )
-from sam2_annotator.annotations.labels import CategoryError, clean_name, name_key
+from sam2_annotator.annotations.labels import CategoryError, check_color, clean_name, name_key
 from sam2_annotator.annotations.masks import as_mask, mask_to_rle
 from sam2_annotator.annotations.model import (
     Annotation,
@@ -328,20 +328,9 @@ class ProjectStore:
     # (undoable; each one is one undo step and one save)
 
     def categories_in_order(self) -> list[Category]:
-        """The categories in file order: the n-th of these is what number key n gives."""
+        """The categories in file order: the n-th of these is what number key n gives
+        (:meth:`~.model.Project.category_by_number`; counts: ``project.category_counts()``)."""
         return list(self.project.categories.values())
-
-    def category_by_number(self, number: int) -> Category | None:
-        """The ``number``-th category (1-based, file order), or ``None`` when there are fewer."""
-        ordered = self.categories_in_order()
-        return ordered[number - 1] if 1 <= number <= len(ordered) else None
-
-    def category_counts(self) -> dict[int, int]:
-        """Annotations per category id (every category present, 0 when unused)."""
-        counts = dict.fromkeys(self.project.categories, 0)
-        for annotation in self.project.annotations.values():
-            counts[annotation.category_id] = counts.get(annotation.category_id, 0) + 1
-        return counts
 
     def rename_category(self, category_id: int, new_name: str) -> Category:
         """Rename a category. Refuses (:class:`~.labels.CategoryError`) an empty name or one
@@ -363,7 +352,7 @@ class ProjectStore:
     def recolor_category(self, category_id: int, color: tuple[int, int, int]) -> Category:
         """Give a category a new display colour (``(r, g, b)``, each 0-255)."""
         current = self.project.category(category_id)
-        rgb = _check_color(color)
+        rgb = check_color(color)
         if rgb == current.color:
             return current
         recolored = replace(current, color=rgb)
@@ -545,17 +534,3 @@ class ProjectStore:
                     listener(change)
                 except Exception:
                     log.exception("a project listener failed on %s", change)
-
-
-def _check_color(color: Any) -> tuple[int, int, int]:
-    try:
-        values = tuple(color)
-    except TypeError:
-        values = ()
-    if len(values) != 3 or not all(
-        isinstance(v, int | np.integer) and not isinstance(v, bool) and 0 <= v <= 255
-        for v in values
-    ):
-        raise ValueError(f"a colour is three integers 0-255, got {color!r}")
-    red, green, blue = (int(v) for v in values)
-    return red, green, blue

@@ -319,14 +319,14 @@ def test_project_category_mutations_keep_the_order(tmp_path: Path) -> None:
 
 def test_number_keys_follow_the_file_order(store: ProjectStore) -> None:
     assert [c.name for c in store.categories_in_order()] == ["cat", "dog", "car"]
-    assert store.category_by_number(2).name == "dog"
-    assert store.category_by_number(0) is None
-    assert store.category_by_number(4) is None
+    assert store.project.category_by_number(2).name == "dog"
+    assert store.project.category_by_number(0) is None
+    assert store.project.category_by_number(4) is None
     store.delete_category(1, annotations="move", move_to=2)
-    assert store.category_by_number(1).name == "dog"
+    assert store.project.category_by_number(1).name == "dog"
     store.undo()
-    assert store.category_by_number(1).name == "cat"
-    assert store.category_counts() == {1: 4, 2: 2, 3: 0}
+    assert store.project.category_by_number(1).name == "cat"
+    assert store.project.category_counts() == {1: 4, 2: 2, 3: 0}
 
 
 def test_category_edits_in_one_transaction_are_one_save(

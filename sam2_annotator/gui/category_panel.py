@@ -69,7 +69,7 @@ class CategoryRow:
 
 def category_rows(categories: Iterable[Category], counts: Mapping[int, int]) -> list[CategoryRow]:
     """Rows for ``categories`` (in their order, e.g. ``store.categories_in_order()``) with the
-    annotation counts of ``store.category_counts()``."""
+    annotation counts of ``store.project.category_counts()``."""
     return [
         CategoryRow(c.id, c.name, c.color or default_color(c.id), counts.get(c.id, 0))
         for c in categories

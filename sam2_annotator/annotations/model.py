@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
@@ -458,6 +458,51 @@ class Project:
         change = Change("annotation_removed", annotation_id, annotation.image_id)
         return annotation, (overall, local), change
 
+    def remove_annotations(
+        self, annotation_ids: Iterable[int]
+    ) -> tuple[list[tuple[Annotation, Position]], list[Change]]:
+        """Remove several annotations in one pass (linear in the project size, where one
+        :meth:`remove_annotation` per id would be quadratic). Returns each one with its position
+        before the removal (for :meth:`insert_annotations`), in file order, and the changes."""
+        wanted = list(annotation_ids)
+        gone = set(wanted)
+        if len(gone) != len(wanted):
+            raise ValueError("an annotation id is listed twice")
+        for annotation_id in wanted:
+            self.annotation(annotation_id)  # KeyError before anything changes
+        overall = {i: n for n, i in enumerate(self.annotations) if i in gone}
+        local: dict[int, int] = {}
+        for image_id in {self.annotations[i].image_id for i in gone}:
+            ids = self._by_image[image_id]
+            local.update((i, n) for n, i in enumerate(ids) if i in gone)
+            self._by_image[image_id] = [i for i in ids if i not in gone]
+        removed = [(self.annotations[i], (overall[i], local[i])) for i in overall]
+        self.annotations = {i: a for i, a in self.annotations.items() if i not in gone}
+        changes = [Change("annotation_removed", a.id, a.image_id) for a, _ in removed]
+        return removed, changes
+
+    def insert_annotations(self, entries: Iterable[tuple[Annotation, Position]]) -> list[Change]:
+        """Put back what :meth:`remove_annotations` removed, each at its position (one pass)."""
+        ordered = sorted(entries, key=lambda entry: entry[1][0])
+        ids = [annotation.id for annotation, _ in ordered]
+        if len(set(ids)) != len(ids) or any(i in self.annotations for i in ids):
+            raise ValueError("an annotation to restore already exists")
+        for annotation, _position in ordered:
+            if annotation.id < 1:
+                raise ValueError(f"annotation ids start at 1, got {annotation.id}")
+            self._check(annotation)
+        self.annotations = dict(
+            _merge(list(self.annotations.items()), [((a.id, a), p[0]) for a, p in ordered])
+        )
+        by_image: dict[int, list[tuple[int, int]]] = {}
+        for annotation, (_overall, position) in ordered:
+            by_image.setdefault(annotation.image_id, []).append((annotation.id, position))
+        for image_id, restored in by_image.items():
+            current = self._by_image.setdefault(image_id, [])
+            self._by_image[image_id] = _merge(current, sorted(restored, key=lambda r: r[1]))
+        self.next_annotation_id = max(self.next_annotation_id, max(ids, default=0) + 1)
+        return [Change("annotation_added", a.id, a.image_id) for a, _ in ordered]
+
     def replace_annotation(self, annotation: Annotation) -> Change:
         """Swap in a new version of an existing annotation (same id and image)."""
         old = self.annotation(annotation.id)
@@ -475,6 +520,22 @@ class Project:
                 f"mask shape {annotation.rle.shape} does not match image {image.id} "
                 f"({image.height}x{image.width})"
             )
+
+
+def _merge(items: list[Any], restored: list[tuple[Any, int]]) -> list[Any]:
+    """``items`` with each ``(item, index)`` of ``restored`` (sorted by index) put back so that
+    it ends up at ``index``."""
+    result: list[Any] = []
+    rest = iter(items)
+    for item, index in restored:
+        while len(result) < index:
+            try:
+                result.append(next(rest))
+            except StopIteration:
+                break
+        result.append(item)
+    result.extend(rest)
+    return result
 
 
 def relative_to(path: Path, root: Path) -> str:

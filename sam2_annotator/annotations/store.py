@@ -64,6 +64,7 @@ from sam2_annotator.annotations.undo import (
     Batch,
     Command,
     DeleteAnnotation,
+    DeleteAnnotations,
     Relabel,
     RemoveCategory,
     ReplaceCategory,
@@ -395,7 +396,7 @@ class ProjectStore:
             commands = [Relabel(i, category_id=move_to) for i in used]
             text = f"delete category {category.name!r} (annotations to {target.name!r})"
         elif annotations == "delete":
-            commands = [DeleteAnnotation(i) for i in used]
+            commands = [DeleteAnnotations(used)]
             text = f"delete category {category.name!r} and {len(used)} annotations"
         elif annotations is None:
             if used:

@@ -415,3 +415,36 @@ def test_ensure_categories_adds_the_missing_in_order_with_one_save(
     assert [c[1] for c in _categories(store)] == ["cat", "dog", "car", "bird", "fish"]
     assert ensure_categories(store, ["cat", "car"]) == [store.project.category(i) for i in (1, 3)]
     assert writes.take() == 0
+
+
+def test_bulk_remove_and_insert_restore_every_position(store: ProjectStore) -> None:
+    project = store.project
+    order = list(project.annotations)
+    per_image = {i: [a.id for a in project.annotations_for(i)] for i in project.images}
+    records = dict(project.annotations)
+    removed, changes = project.remove_annotations([6, 1, 4])
+    assert [(a.id, position) for a, position in removed] == [(1, (0, 0)), (4, (3, 2)), (6, (5, 2))]
+    assert [(c.kind, c.id, c.image_id) for c in changes] == [
+        ("annotation_removed", 1, 1),
+        ("annotation_removed", 4, 1),
+        ("annotation_removed", 6, 2),
+    ]
+    assert list(project.annotations) == [2, 3, 5]
+    assert [a.id for a in project.annotations_for(1)] == [2]
+    assert [a.id for a in project.annotations_for(2)] == [3, 5]
+    with pytest.raises(ValueError, match="already exists"):
+        project.insert_annotations([(records[2], (0, 0))])
+    added = project.insert_annotations(reversed(removed))
+    assert [c.id for c in added] == [1, 4, 6]
+    assert list(project.annotations) == order
+    assert {i: [a.id for a in project.annotations_for(i)] for i in project.images} == per_image
+    assert dict(project.annotations) == records
+
+
+def test_bulk_remove_checks_every_id_first(store: ProjectStore) -> None:
+    before = list(store.project.annotations)
+    with pytest.raises(KeyError, match="no annotation with id 99"):
+        store.project.remove_annotations([1, 99])
+    with pytest.raises(ValueError, match="listed twice"):
+        store.project.remove_annotations([1, 1])
+    assert list(store.project.annotations) == before

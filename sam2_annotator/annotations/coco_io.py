@@ -826,7 +826,10 @@ def project_to_coco(
     data: JsonDict = {
         "info": project.info,
         "licenses": project.licenses,
-        "images": [_image_json(image, project.root, new_root) for image in project.images.values()],
+        "images": [
+            _image_json(image, project.root, new_root, tool_data)
+            for image in project.images.values()
+        ],
         "annotations": [
             _annotation_json(annotation, segmentation, force_polygons, tool_data, report)
             for annotation in project.annotations.values()
@@ -871,14 +874,17 @@ def _encode_value(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-def _image_json(image: ImageRecord, old_root: Path, new_root: Path) -> JsonDict:
-    return {
+def _image_json(
+    image: ImageRecord, old_root: Path, new_root: Path, tool_data: bool = True
+) -> JsonDict:
+    data: JsonDict = {
         "id": image.id,
         "file_name": rebase(image.file_name, old_root, new_root),
         "width": image.width,
         "height": image.height,
-        **image.extra,
     }
+    data.update({k: v for k, v in image.extra.items() if tool_data or k != TOOL_KEY})
+    return data
 
 
 def _category_json(category: Category, tool_data: bool) -> JsonDict:

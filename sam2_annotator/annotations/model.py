@@ -140,6 +140,22 @@ class ImageRecord:
         """``(H, W)``: the shape every mask of this image has."""
         return self.height, self.width
 
+    def flag(self, name: str) -> bool:
+        """A per-image review flag (``"done"``, ``"review"``) kept under :data:`TOOL_KEY`."""
+        tool = self.extra.get(TOOL_KEY)
+        return bool(tool.get(name, False)) if isinstance(tool, dict) else False
+
+    def with_flag(self, name: str, value: bool) -> ImageRecord:
+        tool = dict(self.extra.get(TOOL_KEY) or {})
+        if value:
+            tool[name] = True
+        else:
+            tool.pop(name, None)
+        extra = {k: v for k, v in self.extra.items() if k != TOOL_KEY}
+        if tool:
+            extra[TOOL_KEY] = tool
+        return ImageRecord(self.id, self.file_name, self.width, self.height, extra)
+
 
 @dataclass(frozen=True)
 class SourceGeometry:
@@ -234,6 +250,7 @@ ChangeKind = Literal[
     "annotation_removed",
     "annotation_changed",
     "image_added",
+    "image_changed",
     "category_added",
     "category_changed",
     "category_removed",
@@ -385,6 +402,14 @@ class Project:
         self._by_image.setdefault(image.id, [])
         self._by_name.setdefault(_name_key(image.file_name), image.id)
         return Change("image_added", image.id)
+
+    def replace_image(self, image: ImageRecord) -> Change:
+        """Swap in a new version of an image record (same id and file)."""
+        old = self.image(image.id)
+        if (old.file_name, old.shape) != (image.file_name, image.shape):
+            raise ValueError("replace_image keeps the file and size of an image")
+        self.images[image.id] = image
+        return Change("image_changed", image.id, image.id)
 
     def add_category(self, category: Category) -> Change:
         if category.id in self.categories:

@@ -43,6 +43,7 @@ from sam2_annotator.annotations.coco_io import (
     project_to_coco,
     read_project,
 )
+from sam2_annotator.annotations.flags import SetImageFlag
 from sam2_annotator.annotations.labels import CategoryError, check_color, clean_name, name_key
 from sam2_annotator.annotations.masks import as_mask, mask_to_rle
 from sam2_annotator.annotations.model import (
@@ -53,6 +54,7 @@ from sam2_annotator.annotations.model import (
     JsonDict,
     Project,
     PromptRecord,
+    SourceGeometry,
     default_color,
     rebase,
     utc_now,
@@ -252,8 +254,12 @@ class ProjectStore:
         *,
         prompts: PromptRecord | None = None,
         score: float | None = None,
+        geometry: SourceGeometry | None = None,
     ) -> Annotation:
-        """Add a mask (bool ``(H, W)`` of the image's size) as a new annotation."""
+        """Add a mask (bool ``(H, W)`` of the image's size) as a new annotation.
+
+        ``geometry`` is the shape the user drew (a polygon), written as it is in every export;
+        ``mask`` must be its rasterisation."""
         image = self.project.image(image_id)
         annotation = Annotation.from_mask(
             self.project.allocate_annotation_id(),
@@ -263,6 +269,8 @@ class ProjectStore:
             prompts=prompts,
             score=score,
         )
+        if geometry is not None:
+            annotation = replace(annotation, original=geometry)
         self.execute(AddAnnotation(annotation))
         return annotation
 
@@ -292,13 +300,24 @@ class ProjectStore:
         *,
         prompts: PromptRecord | None = None,
         score: float | None = None,
+        geometry: SourceGeometry | None = None,
     ) -> Annotation:
+        """New mask for an annotation (one undo step); ``geometry`` as in :meth:`add_annotation`
+        (without it the imported geometry is dropped: it no longer describes the mask)."""
         current = self.project.annotation(annotation_id)
         image = self.project.image(current.image_id)
         rle = mask_to_rle(as_mask(mask, image.shape))
-        command = ReplaceMask(annotation_id, rle=rle, prompts=prompts, score=score)
+        command = ReplaceMask(
+            annotation_id, rle=rle, prompts=prompts, score=score, geometry=geometry
+        )
         self.execute(command)
         return command.result
+
+    def set_image_flag(self, image_id: int, flag: str, value: bool) -> None:
+        """Mark an image *done* or *needs review* (``flag`` ``"done"``/``"review"``), undoable."""
+        if self.project.image(image_id).flag(flag) == bool(value):
+            return
+        self.execute(SetImageFlag(image_id, flag, bool(value)))  # type: ignore[arg-type]
 
     def execute(self, command: Command) -> None:
         """Run any undoable command, notify listeners and autosave."""

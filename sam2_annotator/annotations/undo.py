@@ -25,6 +25,7 @@ from sam2_annotator.annotations.model import (
     Position,
     Project,
     PromptRecord,
+    SourceGeometry,
     check_score,
     utc_now,
 )
@@ -158,6 +159,8 @@ class ReplaceMask(_Swap):
     rle: Rle | None = None
     prompts: PromptRecord | None = None
     score: float | None = None
+    #: The drawn shape of the new mask (a polygon), kept verbatim in exports; ``None``: none.
+    geometry: SourceGeometry | None = None
 
     @property
     def label(self) -> str:
@@ -172,7 +175,7 @@ class ReplaceMask(_Swap):
             prompts=self.prompts if self.prompts is not None else current.prompts,
             score=check_score(self.score) if self.score is not None else current.score,
             edited=utc_now(),
-            original=None,  # the imported geometry no longer describes this mask
+            original=self.geometry,  # an imported geometry no longer describes the new mask
         )
 
 

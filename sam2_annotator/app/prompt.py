@@ -110,6 +110,18 @@ class PromptSession:
     def clear(self) -> None:
         self.steps.clear()
 
+    def seed(
+        self,
+        points: np.ndarray,
+        labels: np.ndarray,
+        box: np.ndarray | None,
+        prediction: Prediction,
+        overlay: Any = None,
+    ) -> None:
+        """Start from a known result (an accepted annotation being corrected): the next click
+        refines ``prediction`` (its low-res logits become the ``mask_input``)."""
+        self.steps = [Step(points, labels, box, prediction=prediction, overlay=overlay)]
+
     def cycle_candidate(self) -> DecodeOrder | None:
         """The next of the decoder's candidate masks for the current prompt, or ``None`` when
         there is nothing to cycle (no mask yet, or a model with a single candidate)."""

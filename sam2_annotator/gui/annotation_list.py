@@ -27,6 +27,7 @@ class AnnotationRow:
     score: float | None
     area: int
     visible: bool = True
+    iscrowd: int = 0
 
 
 def swatch(color: tuple[int, int, int], size: int = 12) -> QIcon:
@@ -41,6 +42,7 @@ class AnnotationList(QListWidget):
     selected = Signal(object)  # int | None
     visibility_changed = Signal(int, bool)
     relabel_requested = Signal(int)
+    edit_requested = Signal(int)
     delete_requested = Signal(list)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -51,7 +53,7 @@ class AnnotationList(QListWidget):
         self.customContextMenuRequested.connect(self._menu)
         self.itemSelectionChanged.connect(self._selection_changed)
         self.itemChanged.connect(self._item_changed)
-        self.itemDoubleClicked.connect(lambda item: self.relabel_requested.emit(self._id(item)))
+        self.itemDoubleClicked.connect(lambda item: self.edit_requested.emit(self._id(item)))
         self._filling = False
 
     def set_rows(self, rows: Sequence[AnnotationRow]) -> None:
@@ -94,7 +96,8 @@ class AnnotationList(QListWidget):
     @staticmethod
     def _text(row: AnnotationRow) -> str:
         score = f"  {row.score:.2f}" if row.score is not None else ""
-        return f"#{row.annotation_id}  {row.category}{score}"
+        crowd = "  [crowd]" if row.iscrowd else ""
+        return f"#{row.annotation_id}  {row.category}{score}{crowd}"
 
     @staticmethod
     def _id(item: QListWidgetItem) -> int:
@@ -123,6 +126,7 @@ class AnnotationList(QListWidget):
         annotation_id = self._id(item)
         ids = self.selected_ids() or [annotation_id]
         menu = QMenu(self)
+        menu.addAction("Correct (E)", lambda: self.edit_requested.emit(annotation_id))
         menu.addAction("Relabel…", lambda: self.relabel_requested.emit(annotation_id))
         visible = item.checkState() == Qt.CheckState.Checked
         menu.addAction(

@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads", type=int, metavar="N", help="ONNX Runtime CPU threads (0 = automatic)"
     )
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        metavar="FILE",
+        help="predefined categories, one name per line (added to every project opened)",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -172,6 +178,12 @@ def session_config(args: argparse.Namespace) -> SessionConfig | None:
     return SessionConfig(providers=tuple(parse_provider_list(providers)), threads=threads)
 
 
+def read_labels_file(path: Path) -> list[str]:
+    from sam2_annotator.annotations.labels import read_labels_file as read
+
+    return read(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     log_path = setup_logging(args.verbose)
@@ -190,10 +202,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     CrashReporter(log_path).install()
     try:
         config = session_config(args)
+        labels = read_labels_file(args.labels) if args.labels is not None else None
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     window = MainWindow(model_dir=args.model, session_config=config)
+    if labels is not None:
+        window.categories.predefined = labels + window.settings.labels
     window.show()
     # Ctrl+C in the terminal closes the window (saving state) instead of being ignored while Qt
     # runs; the idle timer gives the interpreter a chance to run the handler.

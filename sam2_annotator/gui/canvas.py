@@ -1,8 +1,11 @@
 """The canvas: the image, the prompt (points and box), the current mask and accepted masks.
 
 Mouse: left click = positive point, right click or Shift+click = negative point, left drag = box,
-wheel = zoom to the cursor, middle drag or Space+drag = pan. The canvas only reports what the user
-did (signals in image pixel coordinates); the window owns the prompt state and the worker.
+wheel = zoom to the cursor, middle drag or Space+drag = pan, Ctrl+click = select the annotation
+under the cursor, double click = correct it. While a hand tool is active
+(:attr:`Canvas.tool_handler`, see :mod:`.tool_layer`) the buttons go to the tool instead. The
+canvas only reports what the user did (signals in image pixel coordinates); the window owns the
+prompt state and the worker.
 
 Large images stay smooth: the image is painted from a pyramid level matching the zoom
 (:mod:`.pyramid`), masks are painted from their bounding-box crops (:mod:`.overlay`), and point
@@ -15,44 +18,45 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
-    QBrush,
     QColor,
     QImage,
     QKeyEvent,
     QMouseEvent,
-    QPainter,
-    QPen,
     QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
-    QGraphicsItem,
     QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsView,
-    QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QStyleOptionGraphicsItem,
     QWidget,
 )
 
+from sam2_annotator.gui.canvas_items import (
+    Z_ANNOTATIONS,
+    Z_CURRENT,
+    BusyBadge,
+    ImageItem,
+    InfoBadge,
+    MaskItem,
+    PointItem,
+    _box_item,
+    painted_mask,
+)
 from sam2_annotator.gui.overlay import MaskOverlay
-from sam2_annotator.gui.pyramid import level_for_scale
+
+__all__ = ["AnnotationShape", "Canvas", "MaskItem", "painted_mask"]
 
 log = logging.getLogger(__name__)
 
-POSITIVE_COLOR = QColor(40, 200, 80)
-NEGATIVE_COLOR = QColor(230, 50, 50)
-BOX_COLOR = QColor(255, 200, 0)
-#: Marker diameter in screen pixels (independent of zoom).
-POINT_SIZE = 14.0
 #: Zoom limits relative to "fit to window" and absolute (screen pixels per image pixel).
 MIN_ZOOM_OF_FIT = 0.25
 MAX_ZOOM = 40.0
@@ -61,186 +65,18 @@ ZOOM_STEP = 1.25
 #: Mouse movement only updates the cursor read-out after this quiet time.
 CURSOR_DEBOUNCE_MS = 30
 
-Z_IMAGE, Z_ANNOTATIONS, Z_CURRENT, Z_BOX, Z_POINTS = 0, 1, 2, 3, 4
-
-
-# --------------------------------------------------------------------------- items
-
-
-class ImageItem(QGraphicsItem):
-    """The image, painted from the pyramid level that suits the current zoom."""
-
-    def __init__(self, pyramid: Sequence[QImage]) -> None:
-        super().__init__()
-        self._levels = tuple(pyramid)
-        base = self._levels[0]
-        self._rect = QRectF(0, 0, base.width(), base.height())
-        self.setZValue(Z_IMAGE)
-
-    def boundingRect(self) -> QRectF:
-        return self._rect
-
-    @property
-    def level_count(self) -> int:
-        return len(self._levels)
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        scale = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
-        index = level_for_scale(scale, len(self._levels))
-        level = self._levels[index]
-        target = option.exposedRect.intersected(self._rect)
-        if target.isEmpty():
-            return
-        factor_x = level.width() / self._rect.width()
-        factor_y = level.height() / self._rect.height()
-        source = QRectF(
-            target.x() * factor_x,
-            target.y() * factor_y,
-            target.width() * factor_x,
-            target.height() * factor_y,
-        )
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 2.0)
-        painter.drawImage(target, level, source)
-
-
-class MaskItem(QGraphicsItem):
-    """One mask: its crop painted at ``fill_opacity`` and its outline (constant screen width).
-
-    ``current`` marks the mask being edited: its outline is white, whatever its colour, which
-    sets it apart from the accepted masks (outlined in their category colours).
-    """
-
-    def __init__(
-        self, overlay: MaskOverlay, z: float, fill_opacity: float = 0.45, current: bool = False
-    ) -> None:
-        super().__init__()
-        self.setZValue(z)
-        self._current = current
-        self._overlay = overlay
-        self._outline = overlay.outline
-        self._fill_opacity = fill_opacity
-        self._highlight = False
-        self._color = QColor(*overlay.color)
-        h, w = overlay.crop.shape
-        self._rect = QRectF(overlay.x0, overlay.y0, w, h)
-
-    @property
-    def overlay(self) -> MaskOverlay:
-        return self._overlay
-
-    def boundingRect(self) -> QRectF:
-        return self._rect.adjusted(-2, -2, 2, 2)
-
-    def set_fill_opacity(self, value: float) -> None:
-        self._fill_opacity = value
-        self.update()
-
-    def set_highlight(self, on: bool) -> None:
-        self._highlight = on
-        self.update()
-
-    @property
-    def highlighted(self) -> bool:
-        return self._highlight
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        if self._overlay.image is None:
-            return
-        fill = min(1.0, self._fill_opacity + (0.2 if self._highlight else 0.0))
-        scale = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0)
-        painter.setOpacity(fill)
-        painter.drawImage(self._rect.topLeft(), self._overlay.image)
-        painter.setOpacity(1.0)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        outline = self._outline if scale >= 1.0 else self._overlay.outline_overview
-        white = self._highlight or self._current
-        pen = QPen(QColor(255, 255, 255) if white else self._color)
-        pen.setCosmetic(True)
-        pen.setWidthF(3.0 if self._highlight else 1.5)
-        painter.setPen(pen)
-        painter.drawPath(outline)
-
-
-class PointItem(QGraphicsItem):
-    """A click marker: a filled circle, green (positive) or red (negative), fixed screen size."""
-
-    def __init__(self, x: float, y: float, positive: bool) -> None:
-        super().__init__()
-        self.positive = positive
-        self.setPos(x, y)
-        self.setZValue(Z_POINTS)
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-
-    def boundingRect(self) -> QRectF:
-        half = POINT_SIZE / 2 + 3
-        return QRectF(-half, -half, 2 * half, 2 * half)
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        half = POINT_SIZE / 2
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(0, 0, 0, 160))  # a dark halo: visible on light masks too
-        painter.drawEllipse(QRectF(-half - 1.5, -half - 1.5, POINT_SIZE + 3, POINT_SIZE + 3))
-        painter.setPen(QPen(QColor(255, 255, 255), 2))
-        painter.setBrush(POSITIVE_COLOR if self.positive else NEGATIVE_COLOR)
-        painter.drawEllipse(QRectF(-half, -half, POINT_SIZE, POINT_SIZE))
-        painter.setPen(QPen(QColor(255, 255, 255), 2))
-        painter.drawLine(QPointF(-half / 2, 0), QPointF(half / 2, 0))
-        if self.positive:
-            painter.drawLine(QPointF(0, -half / 2), QPointF(0, half / 2))
-
-
-def _box_item(rect: QRectF, dashed: bool) -> QGraphicsRectItem:
-    item = QGraphicsRectItem(rect)
-    pen = QPen(BOX_COLOR, 2)
-    pen.setCosmetic(True)
-    if dashed:
-        pen.setStyle(Qt.PenStyle.DashLine)
-    item.setPen(pen)
-    item.setBrush(QBrush(Qt.BrushStyle.NoBrush))
-    item.setZValue(Z_BOX)
-    return item
-
-
-# --------------------------------------------------------------------------- on-canvas widgets
-
-
-class BusyBadge(QFrame):
-    """ "Encoding..." with an indeterminate progress bar, over the canvas's top-left corner."""
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.setObjectName("busyBadge")
-        self.setStyleSheet(
-            "#busyBadge { background: rgba(20, 20, 20, 200); border-radius: 6px; }"
-            "QLabel { color: white; }"
-        )
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
-        self.label = QLabel("Encoding image…")
-        self.bar = QProgressBar()
-        self.bar.setRange(0, 0)  # indeterminate
-        self.bar.setFixedWidth(90)
-        self.bar.setFixedHeight(10)
-        self.bar.setTextVisible(False)
-        layout.addWidget(self.label)
-        layout.addWidget(self.bar)
-        self.hide()
-
-
-class InfoBadge(QLabel):
-    """A one-line note over the canvas's top-right corner (candidate and score)."""
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.setStyleSheet(
-            "background: rgba(20, 20, 20, 200); color: white; border-radius: 6px; padding: 3px 8px;"
-        )
-        self.hide()
-
 
 # --------------------------------------------------------------------------- the view
+
+
+class ToolHandler(Protocol):
+    """Takes the left/right mouse buttons while a hand tool (polygon, brush) is active; ``pos``
+    is in image pixels. ``press``/``double_click`` return whether they used the event."""
+
+    def press(self, pos: QPointF, event: QMouseEvent) -> bool: ...
+    def move(self, pos: QPointF, event: QMouseEvent) -> None: ...
+    def release(self, pos: QPointF, event: QMouseEvent) -> None: ...
+    def double_click(self, pos: QPointF, event: QMouseEvent) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -260,6 +96,8 @@ class Canvas(QGraphicsView):
     accept_requested = Signal()
     cycle_requested = Signal()
     cursor_moved = Signal(object)  # (x, y) in image pixels, or None outside the image
+    select_requested = Signal(float, float)  # Ctrl+click: pick the annotation under (x, y)
+    double_clicked = Signal(float, float)  # left double click at (x, y)
     zoom_changed = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -293,6 +131,9 @@ class Canvas(QGraphicsView):
         self.annotation_opacity = 0.45
         self._fitted = True
 
+        #: The active hand tool, if any (``None``: clicks are prompt points and boxes).
+        self.tool_handler: ToolHandler | None = None
+        self._tool_pressed = False
         self._press_pos: QPoint | None = None
         self._press_button = Qt.MouseButton.NoButton
         self._press_modifiers = Qt.KeyboardModifier.NoModifier
@@ -555,6 +396,14 @@ class Canvas(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             event.accept()
             return
+        if (
+            self.tool_handler is not None
+            and self._image is not None
+            and self.tool_handler.press(self.image_pos(event.position()), event)
+        ):
+            self._tool_pressed = True
+            event.accept()
+            return
         if button in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             self._press_pos = event.position().toPoint()
             self._press_button = button
@@ -573,6 +422,8 @@ class Canvas(QGraphicsView):
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - delta.y())
             event.accept()
             return
+        if self.tool_handler is not None and self._image is not None:
+            self.tool_handler.move(self.image_pos(pos), event)
         if self._press_pos is not None and self._press_button == Qt.MouseButton.LeftButton:
             distance = (pos - self._press_pos).manhattanLength()
             if self._dragging_box or distance >= QApplication.startDragDistance():
@@ -591,6 +442,12 @@ class Canvas(QGraphicsView):
             self.viewport().unsetCursor()
             event.accept()
             return
+        if self._tool_pressed:
+            self._tool_pressed = False
+            if self.tool_handler is not None:
+                self.tool_handler.release(self.image_pos(event.position()), event)
+            event.accept()
+            return
         if self._press_pos is None or event.button() != self._press_button:
             super().mouseReleaseEvent(event)
             return
@@ -605,11 +462,23 @@ class Canvas(QGraphicsView):
             return
         if dragged:
             self._emit_box(start, end)
+        elif self._inside(start) and self._press_modifiers & Qt.KeyboardModifier.ControlModifier:
+            self.select_requested.emit(float(start.x()), float(start.y()))
         elif self._inside(start):
             negative = self._press_button == Qt.MouseButton.RightButton or bool(
                 self._press_modifiers & Qt.KeyboardModifier.ShiftModifier
             )
             self.point_clicked.emit(float(start.x()), float(start.y()), not negative)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        handler = self.tool_handler
+        if handler is not None and handler.double_click(self.image_pos(event.position()), event):
+            event.accept()
+            return
+        pos = self.image_pos(event.position())
+        if event.button() == Qt.MouseButton.LeftButton and self._inside(pos):
+            self.double_clicked.emit(float(pos.x()), float(pos.y()))
+        super().mouseDoubleClickEvent(event)
 
     def _emit_box(self, start: QPointF, end: QPointF) -> None:
         width, height = self._image_size or (0, 0)
@@ -677,19 +546,3 @@ class Canvas(QGraphicsView):
             event.accept()
             return
         super().keyReleaseEvent(event)
-
-
-def painted_mask(overlay: MaskOverlay) -> np.ndarray:
-    """The mask as painted by :class:`MaskItem`: image-size bool array from the overlay's ARGB
-    image (alpha > 0), placed at its offset."""
-    mask = np.zeros(overlay.shape, bool)
-    image = overlay.image
-    if image is None:
-        return mask
-    image = image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
-    width, height = image.width(), image.height()
-    buffer = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes())
-    rows = buffer.reshape(height, image.bytesPerLine())[:, : width * 4].reshape(height, width, 4)
-    alpha = rows[:, :, 3] > 0  # little-endian ARGB32: bytes are B, G, R, A
-    mask[overlay.y0 : overlay.y0 + height, overlay.x0 : overlay.x0 + width] = alpha
-    return mask

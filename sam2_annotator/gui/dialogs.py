@@ -204,6 +204,10 @@ class SettingsDialog(QDialog):
             "COCO export: polygons (masks with holes stay RLE) or RLE for every mask"
         )
         form.addRow("Export segmentation", self.segmentation)
+        self.labels = QPlainTextEdit("\n".join(settings.labels))
+        self.labels.setPlaceholderText("one category per line, added to every project opened")
+        self.labels.setFixedHeight(80)
+        form.addRow("Predefined labels", self.labels)
 
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -239,6 +243,7 @@ class SettingsDialog(QDialog):
             mask_opacity=self.mask_opacity.value(),
             annotation_opacity=self.annotation_opacity.value(),
             export_segmentation=self.segmentation.currentText(),
+            labels=[n.strip() for n in self.labels.toPlainText().splitlines() if n.strip()],
         )
         settings.clamp()
         return settings

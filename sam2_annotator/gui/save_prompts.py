@@ -3,10 +3,16 @@ closing with work that is not on disk (Qt only; the decisions are made by the ca
 
 from __future__ import annotations
 
+import logging
 from enum import Enum
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from sam2_annotator.annotations.store import ProjectStore
+from sam2_annotator.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 class CloseChoice(Enum):
@@ -65,3 +71,31 @@ def ask_save_path(parent: QWidget, suggestion: Path) -> Path | None:
         parent, "Save the project elsewhere", str(suggestion), "COCO project (*.json)"
     )
     return Path(path) if path else None
+
+
+def confirm_saved(parent: QWidget, store: ProjectStore | None) -> bool:
+    """Closing: make sure the project is on disk, or that the user chose to drop the changes.
+    ``False``: the user cancelled (the window stays open, the work in memory)."""
+    if store is None:
+        return True
+    store.flush(30)
+    while store.dirty:
+        try:
+            store.save()
+            return True
+        except UserError as exc:
+            reason = str(exc)
+        choice = ask_unsaved(parent, store.path, reason)
+        if choice is CloseChoice.CANCEL:
+            return False
+        if choice is CloseChoice.DISCARD:
+            log.warning("closing without saving the latest changes to %s", store.path)
+            return True
+        if choice is CloseChoice.SAVE_ELSEWHERE:
+            target = ask_save_path(parent, store.path)
+            if target is not None:
+                try:
+                    store.save_as(target)
+                except UserError as exc:
+                    log.error("save elsewhere failed: %s", exc)
+    return True

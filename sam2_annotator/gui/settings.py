@@ -59,6 +59,8 @@ class AppSettings:
     #: The last category chosen (preselected in the label chooser; ``N`` reuses it).
     last_category: str = ""
     recent_projects: list[str] = field(default_factory=list)
+    #: Categories every project starts with (in order), from the settings or ``--labels FILE``.
+    labels: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, store: QSettings | None = None) -> AppSettings:

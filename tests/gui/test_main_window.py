@@ -19,22 +19,38 @@ from sam2_annotator.app.workspace import PROJECT_FILE_NAME
 from sam2_annotator.engine.types import Prompt
 from sam2_annotator.gui.main_window import MainWindow
 from sam2_annotator.gui.settings import AppSettings
+from sam2_annotator.gui.worker import open_engine
+from tests.gui.fake_engine import FakeEngine, fake_mask
 
 pytestmark = pytest.mark.slow
 
 #: Generous: an encode takes ~2 s on an idle 2-core machine, several times that when it is busy.
 ENCODE_MS = 90_000
 DECODE_MS = 30_000
+#: For the fake engine: no real work, so only a broken schedule takes this long.
+FAKE_MS = 10_000
 #: The longest the GUI event loop may stall while the worker encodes and decodes.
 MAX_STALL_MS = 250.0
 
 FIGURES: dict[str, float] = {}
+NAMES = ("truck", "groceries", "cars")
 
 
-def make_window(qtbot, model_dir: Path | None, **settings) -> MainWindow:
+def make_window(
+    qtbot, model_dir: Path | None, engine: FakeEngine | None = None, **settings
+) -> MainWindow:
+    """The window on ``model_dir``; with ``engine`` its worker opens that (gated) engine instead
+    (any ``model_dir`` then names the fake model)."""
     values = {"prefetch": 0, "disk_cache": False, "no_ai": model_dir is None, **settings}
-    window = MainWindow(AppSettings(**values), model_dir=model_dir, ask_for_model=False)
-    qtbot.addWidget(window)
+    window = MainWindow(
+        AppSettings(**values),
+        model_dir=model_dir,
+        ask_for_model=False,
+        engine_factory=engine.factory if engine is not None else None,
+    )
+    # A gate left closed must not hold the worker's shutdown when the window closes.
+    release = (lambda _: engine.release_all()) if engine is not None else None
+    qtbot.addWidget(window, before_close_func=release)
     window.resize(1100, 750)
     window.show()
     qtbot.waitExposed(window)
@@ -215,8 +231,13 @@ def test_accepted_mask_is_saved_and_restored_on_reopen(qtbot, window, image_dir)
 
 
 def test_click_storm_while_encoding_never_stalls_the_gui(
-    qtbot, window, image_dir, reference
+    qtbot, model_dir, image_dir, reference
 ) -> None:
+    # The real engine, its encode held at the end until the storm is over: the clicks all land
+    # while the image encodes however fast the machine is, and the masks are the real ones.
+    engine = FakeEngine(opener=open_engine)
+    window = make_window(qtbot, model_dir, engine)
+    engine.watch(image_dir / "cars.jpg")
     window.open_path(image_dir)
     probe = StallProbe()
     probe.start()
@@ -225,6 +246,7 @@ def test_click_storm_while_encoding_never_stalls_the_gui(
         lambda e: ready_at.append(time.perf_counter()) if e.state == "ready" else None
     )
     path = show_image(qtbot, window, image_dir, "cars.jpg", encoded=False)
+    qtbot.waitUntil(lambda: engine.encode_count(image_dir / "cars.jpg") == 1, timeout=ENCODE_MS)
     clicks = record_clicks(window)
     rng = np.random.default_rng(7)
     coords = rng.uniform([0, 0], [2249, 1499], size=(200, 2))
@@ -244,13 +266,16 @@ def test_click_storm_while_encoding_never_stalls_the_gui(
     QTimer.singleShot(0, fire)
     qtbot.waitUntil(lambda: sent["count"] == len(coords), timeout=ENCODE_MS)
     storm_s = time.perf_counter() - started
+    assert engine.encoded == [] and engine.decodes == []  # the whole storm came while encoding
+    engine.release(image_dir / "cars.jpg")
     qtbot.waitUntil(
         lambda: window.current_encoded and not window.awaiting_result, timeout=ENCODE_MS
     )
     probe.stop()
 
-    assert ready_at and started < ready_at[0]  # the storm began while the image was encoding
+    assert ready_at and started < ready_at[0]
     assert len(clicks) == 200 and window.canvas.point_count == 200
+    assert len(engine.decodes) == 1  # the 200 requests collapsed into the latest one
     result_prompt = window.session.top.sent
     expected_prompt = prompt_of(clicks)
     assert np.array_equal(result_prompt.points, expected_prompt.points)
@@ -267,44 +292,79 @@ def test_click_storm_while_encoding_never_stalls_the_gui(
     assert probe.max_gap_ms < MAX_STALL_MS
 
 
-def test_switching_images_while_encoding_shows_no_stale_mask(
-    qtbot, window, image_dir, reference
-) -> None:
-    window.open_path(image_dir)
+def test_switching_images_while_encoding_shows_no_stale_mask(qtbot, image_dir, tmp_path) -> None:
+    """Scheduling through the window, on the gated fake engine: each step waits for what the
+    worker or the engine reports, never for time to pass."""
+    engine = FakeEngine()
+    window = make_window(qtbot, tmp_path / "fake-model", engine)
+    truck, groceries, cars = (str((image_dir / f"{n}.jpg").resolve()) for n in NAMES)
+    engine.watch(truck, groceries, cars)
+    window.open_path(image_dir)  # shows the first image, cars: its encode starts and is held
+    qtbot.waitUntil(lambda: engine.encode_count(cars) == 1, timeout=FAKE_MS)
     shown: list = []
     window.mask_shown.connect(shown.append)
-    truck = show_image(qtbot, window, image_dir, "truck.jpg", encoded=False)
+    show_image(qtbot, window, image_dir, "truck.jpg", encoded=False)
+    qtbot.waitUntil(lambda: engine.encode_count(truck) == 1, timeout=FAKE_MS)  # held
     click(qtbot, window, 900, 600)  # kept until truck is encoded...
-    assert not window.current_encoded
+    assert not window.current_encoded and window.awaiting_result
     qtbot.keyClick(window.canvas, Qt.Key.Key_A)  # ...but the user moves on first
-    groceries = str((image_dir / "groceries.jpg").resolve())
     assert window.current_path == groceries
-    qtbot.waitUntil(
-        lambda: window.loaded is not None and window.loaded.path == groceries, timeout=ENCODE_MS
-    )
-    qtbot.waitUntil(lambda: window.current_encoded, timeout=ENCODE_MS)
-    qtbot.wait(300)
-    assert shown == []
     assert window.canvas.current_mask() is None and window.canvas.point_count == 0
-    assert window.file_list.state_of(truck) != "ready"  # its encode was cancelled
-
-    # A result still in flight when the user switches is dropped too.
-    click(qtbot, window, 500, 300)
-    qtbot.keyClick(window.canvas, Qt.Key.Key_A)
-    cars = str((image_dir / "cars.jpg").resolve())
+    # Jumping to an image that is not encoded cancels truck's encode (the engine saw it).
+    qtbot.waitUntil(lambda: engine.cancelled == [cars, truck], timeout=FAKE_MS)
+    engine.release(groceries)
     qtbot.waitUntil(
-        lambda: window.loaded is not None and window.loaded.path == cars, timeout=ENCODE_MS
+        lambda: window.loaded is not None and window.loaded.path == groceries, timeout=FAKE_MS
     )
-    qtbot.waitUntil(lambda: window.current_encoded, timeout=ENCODE_MS)
-    qtbot.wait(300)
-    assert all(r.image != cars for r in shown)
-    assert window.canvas.current_mask() is None
-    # And the new image works normally.
+    qtbot.waitUntil(lambda: window.current_encoded, timeout=FAKE_MS)
+    assert window.file_list.state_of(truck) != "ready"
+    # A click on groceries is answered; the truck click was never decoded (no stale result).
     clicks = record_clicks(window)
-    with qtbot.waitSignal(window.mask_shown, timeout=DECODE_MS):
+    with qtbot.waitSignal(window.mask_shown, timeout=FAKE_MS) as first:
+        click(qtbot, window, 400, 260)
+    assert shown == [first.args[0]] and first.args[0].image == groceries
+    assert engine.decoded_images() == [groceries]
+    hw = (window.loaded.height, window.loaded.width)
+    expected = fake_mask(prompt_of(clicks), hw, first.args[0].prediction.candidate)
+    assert np.array_equal(window.canvas.current_mask(), expected)
+
+    # A result still in flight when the user switches is counted stale and never shown.
+    engine.hold_decodes()
+    stale = window.stale_results
+    click(qtbot, window, 500, 300)
+    qtbot.waitUntil(lambda: len(engine.decodes) == 2, timeout=FAKE_MS)  # held in the decoder
+    qtbot.keyClick(window.canvas, Qt.Key.Key_A)
+    assert window.current_path == cars
+    engine.release_decodes()
+    qtbot.waitUntil(lambda: window.stale_results == stale + 1, timeout=FAKE_MS)
+    assert shown == [first.args[0]]
+    assert window.canvas.current_mask() is None and window.canvas.point_count == 0
+    # And the new image works normally once its encode is released.
+    engine.release(cars)
+    qtbot.waitUntil(
+        lambda: window.loaded is not None and window.loaded.path == cars, timeout=FAKE_MS
+    )
+    qtbot.waitUntil(lambda: window.current_encoded, timeout=FAKE_MS)
+    clicks = record_clicks(window)
+    with qtbot.waitSignal(window.mask_shown, timeout=FAKE_MS) as last:
         click(qtbot, window, 1200, 700)
-    expected = reference.engine.decode(reference.get(Path(cars)), prompt_of(clicks))
-    assert np.array_equal(window.canvas.current_mask(), expected.mask)
+    assert last.args[0].image == cars and window.stale_results == stale + 1
+    hw = (window.loaded.height, window.loaded.width)
+    expected = fake_mask(prompt_of(clicks), hw, last.args[0].prediction.candidate)
+    assert np.array_equal(window.canvas.current_mask(), expected)
+    assert engine.log == [
+        ("encode", cars),
+        ("cancelled", cars),
+        ("encode", truck),
+        ("cancelled", truck),
+        ("encode", groceries),
+        ("encoded", groceries),
+        ("decode", groceries),
+        ("decode", groceries),
+        ("encode", cars),
+        ("encoded", cars),
+        ("decode", cars),
+    ]
 
 
 def test_clicks_without_a_model_do_nothing_harmful(qtbot, image_dir) -> None:

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QFileDialog
 
 from sam2_annotator.annotations import TOOL_KEY, ProjectStore
 from sam2_annotator.app.workspace import PROJECT_FILE_NAME
@@ -111,15 +110,23 @@ def test_opacity_and_visibility_toggles(qtbot, project_dir) -> None:
     assert window.canvas.annotation_item(2).isVisible()
 
 
-def test_export_coco_with_polygons(qtbot, project_dir, tmp_path, monkeypatch) -> None:
-    window = open_window(qtbot, project_dir, export_segmentation="polygon")
+def test_export_from_the_file_menu_writes_polygons(qtbot, project_dir, tmp_path) -> None:
+    window = open_window(qtbot, project_dir)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.opening.export_dialog
+    assert dialog is not None and dialog.isVisible()
+    dialog.set_kind("coco_polygon")
     target = tmp_path / "export.json"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
-    window.export_coco()
+    dialog.set_target(target)
+    qtbot.waitUntil(lambda: dialog.holes() is not None, timeout=TIMEOUT_MS)
+    assert dialog.holes() == []  # two rectangles: nothing to choose
+    with qtbot.waitSignal(dialog.exported, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     data = json.loads(target.read_text(encoding="utf-8"))
     assert len(data["annotations"]) == 2
     assert all(isinstance(a["segmentation"], list) for a in data["annotations"])
     assert TOOL_KEY not in json.dumps(data)
+    dialog.close()
 
 
 def test_drop_a_folder_opens_it_and_remembers_it(qtbot, project_dir) -> None:
@@ -205,4 +212,5 @@ def test_action_table_has_unique_shortcuts() -> None:
         for shortcut in spec.shortcuts:
             assert shortcut not in seen, f"{shortcut} used by {seen[shortcut]} and {spec.name}"
             seen[shortcut] = spec.name
-        assert hasattr(MainWindow, spec.handler), spec.handler
+        owner = spec.handler.split(".")[0]
+        assert hasattr(MainWindow, owner) or owner in ("canvas", "opening"), spec.handler

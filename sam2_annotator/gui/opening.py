@@ -1,0 +1,98 @@
+"""File-menu commands of the window (Qt only): the open dialogs, recent projects, and export.
+
+Kept beside the window so that the window itself is wiring; each command ends in the window's
+:meth:`~.main_window.MainWindow.open_path` or in the export dialog.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QFileDialog
+
+from sam2_annotator.app.workspace import Workspace
+from sam2_annotator.engine.image_io import IMAGE_EXTENSIONS
+from sam2_annotator.gui.export_dialog import run_export_dialog
+
+if TYPE_CHECKING:
+    from sam2_annotator.gui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+MESSAGE_MS = 5000
+
+
+class OpenCommands:
+    """See the module docstring."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        self.export_dialog = None
+
+    def choose_images(self) -> None:
+        patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS))
+        files, _ = QFileDialog.getOpenFileNames(
+            self.window, "Open images", "", f"Images ({patterns})"
+        )
+        if files:
+            self.window.open_path(files)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Open a folder of images")
+        if folder:
+            self.window.open_path(folder)
+
+    def choose_project(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self.window, "Open a COCO project", "", "COCO (*.json)"
+        )
+        if path:
+            self.window.open_path(path)
+
+    def rebuild_recent_menu(self) -> None:
+        menu, settings = self.window.recent_menu, self.window.settings
+        menu.clear()
+        for path in settings.recent_projects:
+            menu.addAction(path, functools.partial(self.window.open_path, path))
+        menu.setEnabled(bool(settings.recent_projects))
+
+    def remember(self, workspace: Workspace) -> None:
+        """After opening: recent projects, and what the user should know about the file."""
+        settings = self.window.settings
+        settings.add_recent(str(workspace.opened or workspace.project_path))
+        settings.save()
+        self.rebuild_recent_menu()
+        status = self.window.status
+        report = workspace.store.report if workspace.store is not None else None
+        if report is not None and report.issues:
+            status.message(
+                f"opened with {len(report.issues)} note(s): {report.issues[0].message}",
+                MESSAGE_MS * 2,
+            )
+        if workspace.source is not None:
+            status.message(
+                f"{workspace.source.name} is from another tool and is never changed; your work "
+                f"is saved in {workspace.project_path.name}",
+                MESSAGE_MS * 2,
+            )
+
+    def export(self) -> None:
+        workspace = self.window.workspace
+        store = workspace.store if workspace is not None else None
+        if workspace is None or store is None:
+            self.window.status.message("nothing to export yet", MESSAGE_MS)
+            return
+        project = store.project.snapshot()  # the export thread reads a copy
+        project.reindex()
+        protected = tuple(p for p in (store.path, workspace.source) if p is not None)
+        name = Path(store.path.name.removesuffix(".json")).stem
+        dialog = run_export_dialog(
+            self.window, project, store.path.parent, name=name, protected=protected
+        )
+        dialog.exported.connect(
+            lambda summary: self.window.status.message(summary.line(), MESSAGE_MS * 2)
+        )
+        self.export_dialog = dialog

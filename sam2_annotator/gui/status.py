@@ -1,0 +1,69 @@
+"""The status bar's permanent read-outs (Qt only): model, provider, last decode, encoder state,
+image counts, tool and cursor. The window tells it what happened; it only formats."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QStatusBar
+
+from sam2_annotator.app.image_states import Summary
+
+RANDOM_INIT_STYLE = "color: #c0392b; font-weight: bold;"
+
+
+class StatusPanel:
+    """Labels added to ``bar`` (right-aligned, in this order from the right: model, provider,
+    decode, encoder, counts, tool, cursor)."""
+
+    def __init__(self, bar: QStatusBar) -> None:
+        self.bar = bar
+        self.model = QLabel("no model")
+        self.provider = QLabel("")
+        self.decode = QLabel("decode: -")
+        self.encoder = QLabel("encoder: idle")
+        self.counts = QLabel("")
+        self.tool = QLabel("")
+        self.cursor = QLabel("")
+        self.encoder_current = ""
+        self.encoder_background = ""
+        for label in (self.cursor, self.tool, self.counts, self.encoder, self.decode,
+                      self.provider, self.model):  # fmt: skip
+            label.setContentsMargins(6, 0, 6, 0)
+            bar.addPermanentWidget(label)
+
+    def message(self, text: str, ms: int) -> None:
+        self.bar.showMessage(text, ms)
+
+    def show_model(self, info, loading: bool) -> None:
+        """``info``: the worker's ModelInfo or ``None``."""
+        if info is not None:
+            self.model.setText(info.display_name)
+            self.model.setToolTip(str(info.folder))
+            self.provider.setText(f"provider: {info.provider}")
+            self.model.setStyleSheet(RANDOM_INIT_STYLE if info.random_init else "")
+        elif loading:
+            self.model.setText("loading model…")
+        else:
+            self.model.setText("no model (polygon and brush still work)")
+            self.provider.setText("")
+            self.encoder.setText("encoder: off")
+
+    def show_encoder(self, ai_ready: bool, model_loading: bool) -> None:
+        if not ai_ready:
+            self.encoder.setText("encoder: off" if not model_loading else "")
+            return
+        parts = [p for p in (self.encoder_current, self.encoder_background) if p]
+        self.encoder.setText("encoder: " + (" · ".join(parts) or "idle"))
+
+    def show_decode(self, decoder_ms: float, latency_ms: float) -> None:
+        self.decode.setText(f"decode: {decoder_ms:.0f} ms (click→mask {latency_ms:.0f} ms)")
+
+    def show_counts(self, summary: Summary) -> None:
+        self.counts.setText(summary.text() if summary.images else "")
+
+    def show_tool(self, tool: str, radius: int) -> None:
+        names = {"prompt": "SAM clicks", "polygon": "polygon", "brush": f"brush {radius} px",
+                 "eraser": f"eraser {radius} px"}  # fmt: skip
+        self.tool.setText(f"tool: {names.get(tool, tool)}")
+
+    def show_cursor(self, position: tuple[int, int] | None) -> None:
+        self.cursor.setText("" if position is None else f"x {position[0]}  y {position[1]}")

@@ -39,7 +39,7 @@ from sam2_annotator.errors import OperationCancelled
 RADIUS = 40
 #: A gate nobody opens fails the call after this long instead of hanging the test run.
 GATE_TIMEOUT_S = 60.0
-_POLL_S = 0.002
+_POLL_S = 0.01  # how soon a held encode notices its cancel token
 
 
 def fake_mask(prompt: Prompt, hw: tuple[int, int], candidate: int = 0) -> np.ndarray:

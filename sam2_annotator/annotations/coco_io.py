@@ -515,6 +515,9 @@ def _parse_annotation(
         return None
     repaired = any(i.code in _GEOMETRY_REPAIRS for i in report.issues[issues_before:])
     original = None if repaired else _source_geometry(entry)
+    drawn = _drawn_polygon(tool, where, problems)
+    if drawn is not None:
+        original = drawn
     if fields is None:
         return None
     extra = {k: v for k, v in entry.items() if k not in ANNOTATION_KEYS and k != TOOL_KEY}
@@ -538,6 +541,25 @@ def _parse_annotation(
 
 #: Repairs after which the file's segmentation is not what we read, so it is not kept verbatim.
 _GEOMETRY_REPAIRS = frozenset({"degenerate_polygon", "flat_polygon", "bbox_only"})
+
+
+def _drawn_polygon(tool: JsonDict, where: str, problems: _Problems) -> SourceGeometry | None:
+    """A polygon drawn in this app: its vertices under our key (the segmentation is the RLE of
+    the mask the app rasterised, so that reopening gives the same pixels)."""
+    polygon = tool.pop("polygon", None)
+    if polygon is None:
+        return None
+    if not (
+        isinstance(polygon, list)
+        and polygon
+        and all(
+            isinstance(part, list) and len(part) >= 6 and all(_is_finite_number(v) for v in part)
+            for part in polygon
+        )
+    ):
+        problems.add(where, f"{TOOL_KEY}.polygon must be a list of polygons, got {_short(polygon)}")
+        return None
+    return SourceGeometry(polygon, "polygon", drawn=True)
 
 
 def _source_geometry(entry: JsonDict) -> SourceGeometry | None:
@@ -923,7 +945,12 @@ def _annotation_json(
     report: ExportReport,
 ) -> JsonDict:
     original = annotation.original
-    if original is not None and _keeps_original(annotation, segmentation_format):
+    drawn_in_project = original is not None and original.drawn and tool_data
+    if (
+        original is not None
+        and _keeps_original(annotation, segmentation_format)
+        and (not drawn_in_project)
+    ):
         report.kept_original += 1
         if original.kind == "polygon":
             report.polygon += 1
@@ -948,6 +975,9 @@ def _annotation_json(
     data.update({k: v for k, v in annotation.extra.items() if k != TOOL_KEY})
     if tool_data:
         tool = dict(annotation.extra.get(TOOL_KEY, {}))
+        if drawn_in_project:
+            assert original is not None
+            tool["polygon"] = original.segmentation
         if annotation.prompts is not None:
             tool["prompts"] = annotation.prompts.to_json()
         optional = {"score": annotation.score, "created": annotation.created}

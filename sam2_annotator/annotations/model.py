@@ -171,6 +171,9 @@ class SourceGeometry:
     kind: str
     area: int | float | None = None
     bbox: tuple[float, float, float, float] | None = None
+    #: Drawn in this app: the mask is the app's rasterisation (``cv2.fillPoly``), so the project
+    #: file keeps that exact mask as RLE and the vertices beside it; exports write the polygon.
+    drawn: bool = False
 
 
 @dataclass(frozen=True)

@@ -282,7 +282,7 @@ class PromptController:
         if self.accept_state() != "ready":
             return None
         if self.polygon is not None and self.tool == "polygon":
-            geometry = SourceGeometry(self.polygon.segmentation(), "polygon")
+            geometry = SourceGeometry(self.polygon.segmentation(), "polygon", drawn=True)
             return AcceptPlan(self.polygon.mask(), self.polygon.annotation_id, None, None, geometry)
         if self.draft is not None:
             draft = self.draft

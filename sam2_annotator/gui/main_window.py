@@ -194,6 +194,7 @@ class MainWindow(QMainWindow):
         self.file_list.bind(self.states)
         self.file_list.image_chosen.connect(self.go_to)
         self.states.listeners.append(lambda _path, _state: self._show_counts())
+        self.states.reset_listeners.append(self._show_counts)
         self.annotation_list = AnnotationList(self)
         self.annotations = AnnotationPresenter(self.canvas, self.annotation_list, self.states)
         self.annotation_list.selected.connect(self.canvas.highlight_annotation)

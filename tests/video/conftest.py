@@ -90,3 +90,31 @@ def reference_video_predictor(config: str = TEST_CONFIG, seed: int = TEST_SEED):
 def reference_video():
     pytest.importorskip("torch", reason="parity needs the export extra (torch + sam2)")
     return reference_video_predictor()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the tracker's parity figures and timings (the closing notes quote them)."""
+    import sys
+
+    module = sys.modules.get("tests.video.test_tracker_parity")
+    results = getattr(module, "RESULTS", None)
+    if not results:
+        return
+    write = terminalreporter.write_line
+    write("tracker parity vs SAM2VideoPredictor (stage frame obj: |logit diff|, IoU, |ref| peak):")
+    for stage in dict.fromkeys(r[0] for r in results):
+        rows = [r for r in results if r[0] == stage]
+        non_empty = sum(r[6] for r in rows)
+        write(
+            f"  {stage}: {len(rows)} frame-objects, {non_empty} non-empty, worst diff "
+            f"{max(r[3] for r in rows):.2e}, worst IoU {min(r[4] for r in rows):.6f}, "
+            f"worst relative diff {max(r[3] / max(r[5], 1e-12) for r in rows):.2e}"
+        )
+        for r in rows:
+            write(f"    f{r[1]:02d} obj{r[2]}: {r[3]:.2e} {r[4]:.6f} {r[5]:.3f} nonempty={r[6]}")
+    for stage, frame, t, wall in getattr(module, "TIMINGS", []):
+        write(
+            f"  ms {stage} f{frame:02d}: encoder {t.encoder:.0f}, memory attention "
+            f"{t.memory_attention:.0f}, decoder {t.decoder:.0f}, memory encoder "
+            f"{t.memory_encoder:.0f}, wall {wall:.0f}"
+        )

@@ -433,6 +433,7 @@ class InferenceWorker(QObject):
     def _pick_control_job(self) -> Job | None:
         if self._model_request is not None:
             request, self._model_request = self._model_request, None
+            self._loading_model = True  # from now: the encoder lane must not start an encode
             return lambda: self._load_model(request)
         current = self._current
         if current is not None and current.rgb is None and not current.load_failed:
@@ -458,8 +459,9 @@ class InferenceWorker(QObject):
 
     def _pick_encoder_job(self) -> Job | None:
         model = self._model
-        if model is None or self._loading_model or self._active is not None:
-            return None
+        busy = self._loading_model or self._model_request is not None or self._active is not None
+        if model is None or busy:
+            return None  # a model change is coming: an encode now would only be cancelled
         current = self._current
         if current is not None and not current.load_failed:
             if current.rgb is None:

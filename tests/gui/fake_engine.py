@@ -33,7 +33,7 @@ from sam2_annotator.engine.predictor import (
 )
 from sam2_annotator.engine.providers import SessionConfig
 from sam2_annotator.engine.types import LOW_RES, Embedding, Prompt
-from sam2_annotator.errors import OperationCancelled
+from sam2_annotator.errors import ModelError, OperationCancelled
 
 #: Radius of the disc :func:`fake_mask` draws around the last point (candidate 0).
 RADIUS = 40
@@ -88,7 +88,8 @@ class FakeEngine:
     * ``encodes`` / ``cancelled`` / ``encoded`` - images whose encode started / was cancelled /
       returned, in order;
     * ``decodes`` - every :class:`DecodeCall`, recorded when the decode starts (before its gate);
-    * ``log`` - all of these as ``(kind, image)`` in the order they happened, across both lanes.
+    * ``log`` - all of these (and ``"failed"``, see :meth:`fail`) as ``(kind, image)`` in the
+      order they happened, across both lanes.
     """
 
     def __init__(
@@ -108,12 +109,13 @@ class FakeEngine:
         self._decode_gate = threading.Event()
         self._decode_gate.set()
         self._open_all = False
+        self._failing: set[str] = set()  # image hashes whose encode raises ModelError
         self.loads: list[Path] = []
         self.encodes: list[str] = []
         self.cancelled: list[str] = []
         self.encoded: list[str] = []
         self.decodes: list[DecodeCall] = []
-        self.log: list[tuple[str, str]] = []  # ("encode"|"cancelled"|"encoded"|"decode", image)
+        self.log: list[tuple[str, str]] = []  # (encode|cancelled|encoded|failed|decode, image)
 
     # ------------------------------------------------------------------ the engine factory
 
@@ -161,6 +163,16 @@ class FakeEngine:
             for gate in self._gates.values():
                 gate.set()
         self._decode_gate.set()
+
+    def fail(self, path: str | Path, failing: bool = True) -> None:
+        """Make the encodes of ``path`` raise :class:`ModelError` (a user error) once released."""
+        self._gate_of(path)
+        with self._lock:
+            key = self._hashes[str(path)]
+            if failing:
+                self._failing.add(key)
+            else:
+                self._failing.discard(key)
 
     def hold_decodes(self) -> None:
         """Decodes started from now on wait until :meth:`release_decodes`."""
@@ -214,6 +226,9 @@ class FakeEngine:
                 self.log.append(("cancelled", name))
             raise
         with self._lock:
+            if key in self._failing:
+                self.log.append(("failed", name))
+                raise ModelError(f"the fake encoder fails on {Path(name).name}")
             self.encoded.append(name)
             self.log.append(("encoded", name))
             if real is not None:

@@ -249,6 +249,36 @@ def test_errors_arrive_on_the_one_error_signal(qtbot, worker, tmp_path) -> None:
     assert blocker.args[0].kind == "model"
 
 
+def test_a_failed_encode_is_reported_once_and_retried_on_revisit(
+    qtbot, fake, fake_worker, image_dir
+) -> None:
+    worker = fake_worker
+    events = _events(worker)
+    errors = []
+    worker.failed.connect(errors.append)
+    broken, other = _paths(image_dir, "truck", "groceries")
+    fake.fail(broken)
+    fake.release(broken, other)
+    with qtbot.waitSignal(worker.failed, timeout=FAKE_MS):
+        worker.set_focus(broken)
+    assert [(e.kind, e.path, e.user_error) for e in errors] == [("encode", broken, True)]
+    worker.set_focus(other)
+    qtbot.waitUntil(lambda: worker.is_encoded(other), timeout=FAKE_MS)
+    assert fake.encode_count(broken) == 1  # not retried while elsewhere (not a prefetch)
+    fake.fail(broken, failing=False)
+    worker.set_focus(broken)  # revisiting a failed image retries it
+    qtbot.waitUntil(
+        lambda: any(e.path == broken and e.state == "ready" for e in events), timeout=FAKE_MS
+    )
+    assert [e.state for e in events if e.path == broken] == [
+        "encoding",
+        "failed",
+        "encoding",
+        "ready",
+    ]
+    assert len(errors) == 1
+
+
 def test_reloading_the_model_while_encoding(qtbot, fake, fake_worker, image_dir) -> None:
     worker = fake_worker
     events = _events(worker)
@@ -264,4 +294,6 @@ def test_reloading_the_model_while_encoding(qtbot, fake, fake_worker, image_dir)
     fake.release(path)
     qtbot.waitUntil(lambda: bool(events) and events[-1].state == "ready", timeout=FAKE_MS)
     assert [e.state for e in events] == ["encoding", "cancelled", "encoding", "ready"]
+    # No encode started with the old model once the new one was asked for.
+    assert fake.log == [("encode", path), ("cancelled", path), ("encode", path), ("encoded", path)]
     assert worker.is_encoded(path)

@@ -110,7 +110,7 @@ class AnnotationPresenter(QObject):
     def refresh(self) -> None:
         """Rebuild the list and the canvas's accepted masks for the current image."""
         if self.path is None:
-            self.canvas.set_annotations(())
+            self.canvas.annotation_layer.set_shapes(())
             self.list.set_rows([])
             return
         rows = [
@@ -141,14 +141,16 @@ class AnnotationPresenter(QObject):
                     and annotation.id != self.editing
                 )
                 shapes.append(AnnotationShape(annotation.id, overlay, visible))
-        self.canvas.set_annotations(shapes)
+        self.canvas.annotation_layer.set_shapes(shapes)
         selected = self.list.selected_ids()
-        self.canvas.highlight_annotation(selected[0] if len(selected) == 1 else None)
+        self.canvas.annotation_layer.highlight(selected[0] if len(selected) == 1 else None)
 
     def set_visible(self, annotation_id: int, visible: bool) -> None:
         if self.path is not None:
             self.states.set_hidden(self.path, annotation_id, not visible)
-        self.canvas.set_annotation_visible(annotation_id, visible and annotation_id != self.editing)
+        self.canvas.annotation_layer.set_visible(
+            annotation_id, visible and annotation_id != self.editing
+        )
 
     def shutdown(self) -> None:
         self._refresh_timer.stop()

@@ -88,6 +88,70 @@ class AnnotationShape:
     visible: bool = True
 
 
+class AnnotationLayer:
+    """The accepted annotations on the canvas. Whether each is hidden comes with its
+    :class:`AnnotationShape` (the per-image state decides); the layer only shows it."""
+
+    def __init__(self, scene: QGraphicsScene) -> None:
+        self.scene = scene
+        self._items: dict[int, MaskItem] = {}
+        self._wanted: dict[int, bool] = {}
+        self.visible = True
+        self.opacity = 0.45
+        self._highlighted: int | None = None
+
+    def set_shapes(self, shapes: Iterable[AnnotationShape]) -> None:
+        for item in self._items.values():
+            self.scene.removeItem(item)
+        self._items.clear()
+        self._wanted.clear()
+        for shape in shapes:
+            self.add(shape)
+
+    def add(self, shape: AnnotationShape) -> None:
+        self.remove(shape.annotation_id)
+        item = MaskItem(shape.overlay, Z_ANNOTATIONS, self.opacity)
+        self._items[shape.annotation_id] = item
+        self._wanted[shape.annotation_id] = shape.visible
+        item.setVisible(self.visible and shape.visible)
+        item.set_highlight(shape.annotation_id == self._highlighted)
+        self.scene.addItem(item)
+
+    def remove(self, annotation_id: int) -> None:
+        item = self._items.pop(annotation_id, None)
+        self._wanted.pop(annotation_id, None)
+        if item is not None:
+            self.scene.removeItem(item)
+
+    def ids(self) -> list[int]:
+        return list(self._items)
+
+    def item(self, annotation_id: int) -> MaskItem | None:
+        return self._items.get(annotation_id)
+
+    def set_visible(self, annotation_id: int, visible: bool) -> None:
+        item = self._items.get(annotation_id)
+        if item is not None:
+            self._wanted[annotation_id] = visible
+            item.setVisible(self.visible and visible)
+
+    def set_all_visible(self, visible: bool) -> None:
+        """H: show or hide every annotation (each keeps its own hidden state)."""
+        self.visible = visible
+        for annotation_id, item in self._items.items():
+            item.setVisible(visible and self._wanted.get(annotation_id, True))
+
+    def set_opacity(self, value: float) -> None:
+        self.opacity = value
+        for item in self._items.values():
+            item.set_fill_opacity(value)
+
+    def highlight(self, annotation_id: int | None) -> None:
+        self._highlighted = annotation_id
+        for key, item in self._items.items():
+            item.set_highlight(key == annotation_id)
+
+
 class Canvas(QGraphicsView):
     """See the module docstring."""
 
@@ -123,12 +187,9 @@ class Canvas(QGraphicsView):
         self._points: list[PointItem] = []
         self._box: QGraphicsRectItem | None = None
         self._rubber: QGraphicsRectItem | None = None
-        self._annotations: dict[int, MaskItem] = {}
-        self._annotations_visible = True
-        self._hidden: set[int] = set()
-        self._highlighted: int | None = None
+        #: The accepted annotations' items (show, hide, highlight, opacity).
+        self.annotation_layer = AnnotationLayer(self.scene())
         self.mask_opacity = 0.5
-        self.annotation_opacity = 0.45
         self._fitted = True
 
         #: The active hand tool, if any (``None``: clicks are prompt points and boxes).
@@ -170,7 +231,7 @@ class Canvas(QGraphicsView):
         """Show a new image (or none); prompt, masks and annotations are cleared."""
         self.clear_prompt()
         self.set_current_mask(None)
-        self.set_annotations(())
+        self.annotation_layer.set_shapes(())
         if self._image is not None:
             self.scene().removeItem(self._image)
             self._image = None
@@ -230,68 +291,16 @@ class Canvas(QGraphicsView):
     def point_count(self) -> int:
         return len(self._points)
 
-    def set_annotations(self, shapes: Iterable[AnnotationShape]) -> None:
-        for item in self._annotations.values():
-            self.scene().removeItem(item)
-        self._annotations.clear()
-        self._hidden.clear()
-        for shape in shapes:
-            self.add_annotation(shape)
-
-    def add_annotation(self, shape: AnnotationShape) -> None:
-        self.remove_annotation(shape.annotation_id)
-        item = MaskItem(shape.overlay, Z_ANNOTATIONS, self.annotation_opacity)
-        self._annotations[shape.annotation_id] = item
-        if not shape.visible:
-            self._hidden.add(shape.annotation_id)
-        item.setVisible(self._annotations_visible and shape.visible)
-        item.set_highlight(shape.annotation_id == self._highlighted)
-        self.scene().addItem(item)
-
-    def remove_annotation(self, annotation_id: int) -> None:
-        item = self._annotations.pop(annotation_id, None)
-        if item is not None:
-            self.scene().removeItem(item)
-        self._hidden.discard(annotation_id)
-
     def annotation_ids(self) -> list[int]:
-        return list(self._annotations)
+        return self.annotation_layer.ids()
 
     def annotation_item(self, annotation_id: int) -> MaskItem | None:
-        return self._annotations.get(annotation_id)
-
-    def set_annotation_visible(self, annotation_id: int, visible: bool) -> None:
-        if visible:
-            self._hidden.discard(annotation_id)
-        else:
-            self._hidden.add(annotation_id)
-        item = self._annotations.get(annotation_id)
-        if item is not None:
-            item.setVisible(self._annotations_visible and visible)
-
-    def set_annotations_visible(self, visible: bool) -> None:
-        self._annotations_visible = visible
-        for annotation_id, item in self._annotations.items():
-            item.setVisible(visible and annotation_id not in self._hidden)
-
-    @property
-    def annotations_visible(self) -> bool:
-        return self._annotations_visible
-
-    def set_annotation_opacity(self, value: float) -> None:
-        self.annotation_opacity = value
-        for item in self._annotations.values():
-            item.set_fill_opacity(value)
+        return self.annotation_layer.item(annotation_id)
 
     def set_mask_opacity(self, value: float) -> None:
         self.mask_opacity = value
         if self._current is not None:
             self._current.set_fill_opacity(value)
-
-    def highlight_annotation(self, annotation_id: int | None) -> None:
-        self._highlighted = annotation_id
-        for key, item in self._annotations.items():
-            item.set_highlight(key == annotation_id)
 
     def set_busy(self, busy: bool, text: str = "Encoding image…") -> None:
         self.busy.label.setText(text)

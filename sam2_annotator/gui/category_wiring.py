@@ -102,6 +102,10 @@ class CategoryWiring:
             return
         self._chosen(category.id)
 
+    def toggle_selected_iscrowd(self) -> None:
+        """Shift+C: toggle iscrowd of the selected annotations (one undo step)."""
+        self.toggle_iscrowd(self.window.annotation_list.selected_ids())
+
     def toggle_iscrowd(self, annotation_ids: Sequence[int]) -> None:
         store = self.workspace.store if self.workspace is not None else None
         if store is None or not annotation_ids:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent
@@ -440,3 +442,21 @@ class ErrorBox(QMessageBox):
         self.setDetailedText(details)
         self.show()
         self.raise_()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(method: F) -> F:
+    """Show a :class:`UserError` raised by a user action in the error box instead of crashing."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except UserError as exc:
+            log.warning("%s: %s", method.__name__, exc)
+            self.show_error(str(exc))
+            return None
+
+    return wrapper  # type: ignore[return-value]

@@ -41,3 +41,13 @@ def _curved_arrow(mirror: bool) -> QPixmap:
     painter.drawPath(head)
     painter.end()
     return pixmap
+
+
+def app_icon() -> QIcon | None:
+    """The application icon from the package resources, if they are installed."""
+    try:
+        from sam2_annotator.resources import APP_ICON_SVG, resource_path
+    except ImportError:
+        return None
+    path = resource_path(APP_ICON_SVG)
+    return QIcon(str(path)) if path.is_file() else None

@@ -26,7 +26,7 @@ MESSAGE_MS = 5000
 
 
 class OpenCommands:
-    """See the module docstring."""
+    """See the module docstring (the settings and help commands are functions below)."""
 
     def __init__(self, window: MainWindow) -> None:
         self.window = window
@@ -96,3 +96,48 @@ class OpenCommands:
             lambda summary: self.window.status.message(summary.line(), MESSAGE_MS * 2)
         )
         self.export_dialog = dialog
+
+    def show_shortcuts(self) -> None:
+        show_shortcuts(self.window)
+
+    def edit_settings(self) -> None:
+        edit_settings(self.window)
+
+
+def show_shortcuts(window: MainWindow) -> None:
+    """F1: the keys and mouse gestures (non-modal)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    from sam2_annotator.gui.actions import shortcut_lines
+
+    text = "\n".join(shortcut_lines())
+    box = QMessageBox(
+        QMessageBox.Icon.Information, "Keyboard and mouse", text,
+        QMessageBox.StandardButton.Close, window,
+    )  # fmt: skip
+    box.setModal(False)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.show()
+
+
+def edit_settings(window: MainWindow) -> None:
+    """File > Settings: apply what changed (a model reload only when the model settings did)."""
+    from sam2_annotator.gui.dialogs import SettingsDialog
+
+    dialog = SettingsDialog(window, window.settings)
+    if dialog.exec() != SettingsDialog.DialogCode.Accepted:
+        return
+    old, new = window.settings, dialog.result_settings()
+    window.settings = new
+    new.save()
+    window.canvas.set_mask_opacity(new.mask_opacity)
+    window.canvas.annotation_layer.set_opacity(new.annotation_opacity)
+    window.view.opacity_slider.setValue(round(new.annotation_opacity * 100))
+    window.worker.set_prefetch(new.prefetch)
+    model_keys = ("model_dir", "providers", "threads")
+    if any(getattr(old, k) != getattr(new, k) for k in model_keys) and new.model_dir:
+        window.models.load(Path(new.model_dir))
+    if (old.cache_mb, old.disk_cache) != (new.cache_mb, new.disk_cache):
+        window.status.message("cache settings apply after a restart", MESSAGE_MS)
+    window.categories.apply_predefined(new.labels)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from sam2_annotator.app.image_states import Summary
+from sam2_annotator.app.prompt import candidate_cycle
 
 RANDOM_INIT_STYLE = "color: #c0392b; font-weight: bold;"
 
@@ -67,3 +68,16 @@ class StatusPanel:
 
     def show_cursor(self, position: tuple[int, int] | None) -> None:
         self.cursor.setText("" if position is None else f"x {position[0]}  y {position[1]}")
+
+
+def candidate_text(prediction) -> str | None:
+    if prediction is None:
+        return None
+    cycle = candidate_cycle(prediction)
+    if prediction.candidate not in cycle:
+        return None
+    position = cycle.index(prediction.candidate) + 1
+    scores = "  ".join(
+        f"{'▸' if i == prediction.candidate else ''}{prediction.scores[i]:.2f}" for i in cycle
+    )
+    return f"mask {position}/{len(cycle)} (Tab)   scores {scores}"

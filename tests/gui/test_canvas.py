@@ -151,19 +151,19 @@ def test_annotations_toggle_and_highlight(canvas) -> None:
     masks = [np.zeros((HEIGHT, WIDTH), bool) for _ in range(2)]
     masks[0][10:50, 10:50] = True
     masks[1][100:150, 200:260] = True
-    canvas.set_annotations(
+    canvas.annotation_layer.set_shapes(
         AnnotationShape(i + 1, make_overlay(m, (200, 40, 40))) for i, m in enumerate(masks)
     )
     assert canvas.annotation_ids() == [1, 2]
-    canvas.set_annotation_visible(2, False)
+    canvas.annotation_layer.set_visible(2, False)
     assert not canvas.annotation_item(2).isVisible() and canvas.annotation_item(1).isVisible()
-    canvas.set_annotations_visible(False)
+    canvas.annotation_layer.set_all_visible(False)
     assert not canvas.annotation_item(1).isVisible()
-    canvas.set_annotations_visible(True)
+    canvas.annotation_layer.set_all_visible(True)
     assert canvas.annotation_item(1).isVisible() and not canvas.annotation_item(2).isVisible()
-    canvas.highlight_annotation(1)
+    canvas.annotation_layer.highlight(1)
     assert canvas.annotation_item(1).highlighted and not canvas.annotation_item(2).highlighted
-    canvas.remove_annotation(1)
+    canvas.annotation_layer.remove(1)
     assert canvas.annotation_ids() == [2]
 
 

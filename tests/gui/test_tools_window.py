@@ -128,7 +128,7 @@ def test_brush_paints_and_eraser_removes_exactly(qtbot, image_dir: Path) -> None
     qtbot.keyClick(window.canvas, Qt.Key.Key_B)
     for _ in range(3):
         qtbot.keyClick(window.canvas, Qt.Key.Key_BracketRight)
-    radius = window.brush_radius
+    radius = window.editing.brush_radius
     assert radius > 12 and window.tools.brush_radius == radius
     assert f"brush {radius} px" in window.status.tool.text()
     strokes = []

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import QObject
+
 from sam2_annotator.annotations.labels import ensure_categories
 from sam2_annotator.annotations.model import default_color
 from sam2_annotator.app.workspace import Workspace
@@ -24,10 +26,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class CategoryWiring:
+class CategoryWiring(QObject):
     """See the module docstring."""
 
     def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
         self.window = window
         self.workspace: Workspace | None = None
         #: Names predefined by ``--labels FILE`` or the setting, added to every project opened.

@@ -12,6 +12,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QObject
+
 from sam2_annotator.app.tools import Stroke, ToolName, next_brush_size
 from sam2_annotator.gui.actions import TOOL_ACTIONS
 from sam2_annotator.gui.overlay import make_overlay
@@ -27,10 +29,11 @@ MESSAGE_MS = 5000
 EDGE_PIXELS = 12.0
 
 
-class EditingTools:
+class EditingTools(QObject):
     """See the module docstring."""
 
     def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
         self.window = window
         self.brush_radius = 12
         self.last_stroke_ms: float | None = None

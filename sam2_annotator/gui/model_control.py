@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QObject
+
 from sam2_annotator.app import model_setup
 from sam2_annotator.engine.providers import SessionConfig, parse_provider_list
 from sam2_annotator.errors import UserError
@@ -25,10 +27,11 @@ BOXED_ERRORS = frozenset({"model", "image", "encode", "internal"})
 EVENT_STATES = {"encoding": "encoding", "ready": "ready", "cancelled": "unknown"}
 
 
-class ModelControl:
+class ModelControl(QObject):
     """See the module docstring. ``session_config`` overrides the settings' providers."""
 
     def __init__(self, window: MainWindow, session_config: SessionConfig | None) -> None:
+        super().__init__(window)
         self.window = window
         self.session_config = session_config
         self.loading = False

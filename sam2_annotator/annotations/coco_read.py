@@ -49,7 +49,8 @@ from sam2_annotator.annotations.model import (
 )
 from sam2_annotator.errors import ImageLoadError, ProjectError
 
-log = logging.getLogger(__name__)
+#: Records keep the name of the public module, :mod:`sam2_annotator.annotations.coco_io`.
+log = logging.getLogger("sam2_annotator.annotations.coco_io")
 
 
 def read_project(

@@ -26,7 +26,8 @@ from sam2_annotator.engine.manifest import sha256_file
 from sam2_annotator.errors import DownloadError, OperationCancelled
 from sam2_annotator.models.catalog import MIRROR_ENV, RemoteFile
 
-log = logging.getLogger(__name__)
+#: Records keep the name of the public module, :mod:`sam2_annotator.models.download`.
+log = logging.getLogger("sam2_annotator.models.download")
 
 PART_SUFFIX = ".part"
 CHUNK_BYTES = 1 << 16

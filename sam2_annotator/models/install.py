@@ -31,7 +31,8 @@ from sam2_annotator.errors import DownloadError, OperationCancelled
 from sam2_annotator.models.catalog import CatalogEntry
 from sam2_annotator.models.verify import VerifyReport, verify_folder
 
-log = logging.getLogger(__name__)
+#: Records keep the name of the public module, :mod:`sam2_annotator.models.download`.
+log = logging.getLogger("sam2_annotator.models.download")
 
 STAGING_PREFIX = ".staging-"
 OLD_PREFIX = ".old-"

@@ -15,8 +15,8 @@
   no kernel saturates and the integer products are the same on every x86 CPU: one file that is
   correct everywhere (a model folder is copied between machines, so a per-ISA export would be
   wrong on the next one). Measured (docs/BENCHMARKS.md, "int8 schemes"): on a VNNI CPU as fast
-  as full-range int8 with correlation 0.9996 instead of 0.9998; full-range uint8 weights (U8U8,
-  also exact everywhere) ran at 1.17x fp32 there against 1.59x.
+  as full-range int8 (1.64x fp32 vs 1.54x, within the noise) with correlation 0.9996 instead of
+  0.9998; full-range uint8 weights (U8U8, also exact everywhere) ran at only 1.19x fp32 there.
 * ``fp16``: every float weight and operation in half precision with fp32 inputs and outputs
   (``keep_io_types``), so the engine's feeds are unchanged. Meant for GPU providers; ONNX
   Runtime's CPU provider runs it, but slower than fp32.

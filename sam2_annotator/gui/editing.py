@@ -12,10 +12,11 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 
 from sam2_annotator.app.tools import Stroke, ToolName, next_brush_size
 from sam2_annotator.gui.actions import TOOL_ACTIONS
+from sam2_annotator.gui.jobs import start_job
 from sam2_annotator.gui.overlay import make_overlay
 from sam2_annotator.gui.tool_layer import ToolLayer
 
@@ -32,11 +33,15 @@ EDGE_PIXELS = 12.0
 class EditingTools(QObject):
     """See the module docstring."""
 
+    #: The painted draft's overlay is on the canvas (after each stroke).
+    draft_shown = Signal()
+
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window = window
         self.brush_radius = 12
         self.last_stroke_ms: float | None = None
+        self._overlay_generation = 0
         self.layer = ToolLayer(window.canvas)
         layer = self.layer
         layer.vertex_added.connect(lambda x, y: self.polygon_edit("add", x, y))
@@ -100,18 +105,33 @@ class EditingTools(QObject):
         return True
 
     def on_stroke(self, stroke: Stroke) -> None:
-        """A brush/eraser stroke ended: rasterise it into the draft (inside its bounding box)."""
+        """A brush/eraser stroke ended: rasterise it into the draft (inside its bounding box, a
+        few ms even on 8000x6000), then build the overlay on a job thread (tens of ms on such an
+        image); the stroke's vector path stays on screen until the overlay replaces it."""
         window = self.window
         started = time.perf_counter()
         draft = self.controller.stroke(stroke, window.annotations.selected())
         if draft is None:
+            self.layer.clear_pending()
             return
         self.last_stroke_ms = (time.perf_counter() - started) * 1000.0
         if draft.annotation_id is not None:
             window.annotations.set_editing(draft.annotation_id)
         window.canvas.clear_prompt()
-        window.canvas.set_current_mask(make_overlay(draft.mask))
         window.canvas.set_info(f"painting ({draft.strokes} stroke(s)) — Enter accepts, Esc cancels")
+        self._overlay_generation += 1
+        generation, mask = self._overlay_generation, draft.mask.copy()
+        job = start_job(lambda _progress, _cancelled: make_overlay(mask), self)
+        job.returned.connect(lambda overlay: self._show_draft(generation, overlay))
+        job.errored.connect(lambda exc: window.show_error(f"cannot show the painting: {exc}"))
+
+    def _show_draft(self, generation: int, overlay) -> None:
+        """A draft overlay is ready; shown unless a newer stroke or Esc made it stale."""
+        if generation != self._overlay_generation or self.controller.draft is None:
+            return
+        self.window.canvas.set_current_mask(overlay)
+        self.layer.clear_pending()
+        self.draft_shown.emit()
 
     # ------------------------------------------------------------------ corrections
 

@@ -391,6 +391,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_current_mask(None)
         self.canvas.set_info(None)
         self.annotations.set_editing(None)
+        self.tools.clear_pending()
         self.editing.show_tool()
 
     def cycle_candidate(self) -> None:

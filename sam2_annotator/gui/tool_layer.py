@@ -54,6 +54,8 @@ class ToolLayer(QObject):
         self._closed = False
         self._drag: int | None = None
         self._stroke: list[tuple[float, float]] = []
+        #: Finished strokes still drawn as paths until their mask overlay is shown.
+        self._pending: list[tuple[list[tuple[float, float]], bool]] = []
         self._cursor: QPointF | None = None
         self._path = QGraphicsPathItem()
         self._path.setZValue(Z_TOOL)
@@ -74,6 +76,7 @@ class ToolLayer(QObject):
         if radius is not None:
             self.brush_radius = radius
         self._stroke = []
+        self._pending = []
         self._drag = None
         self._ensure_items()
         self._circle.setPen(_pen(ERASER_COLOR if tool == "eraser" else BRUSH_COLOR, 1.5))
@@ -87,6 +90,11 @@ class ToolLayer(QObject):
     @property
     def stroking(self) -> bool:
         return bool(self._stroke)
+
+    def clear_pending(self) -> None:
+        """The strokes so far are now part of the shown mask."""
+        self._pending = []
+        self.redraw()
 
     def detach(self) -> None:
         """Remove the tool's graphics (the image changed or the scene was cleared)."""
@@ -126,12 +134,15 @@ class ToolLayer(QObject):
             for x, y in self._vertices:
                 handles.addRect(QRectF(x - half, y - half, 2 * half, 2 * half))
             self._path.setPen(_pen(POLYGON_COLOR))
-        elif self.tool in ("brush", "eraser") and self._stroke:
-            path.moveTo(QPointF(*self._stroke[0]))
-            for point in self._stroke[1:]:
-                path.lineTo(QPointF(*point))
-            if len(self._stroke) == 1:
-                path.lineTo(QPointF(self._stroke[0][0] + 0.01, self._stroke[0][1]))
+        elif self.tool in ("brush", "eraser") and (self._stroke or self._pending):
+            for points in [p for p, _add in self._pending] + [self._stroke]:
+                if not points:
+                    continue
+                path.moveTo(QPointF(*points[0]))
+                for point in points[1:]:
+                    path.lineTo(QPointF(*point))
+                if len(points) == 1:
+                    path.lineTo(QPointF(points[0][0] + 0.01, points[0][1]))
             color = QColor(ERASER_COLOR if self.tool == "eraser" else BRUSH_COLOR)
             color.setAlpha(140)
             pen = QPen(color, 2 * self.brush_radius + 1)  # image pixels: scales with the zoom
@@ -174,6 +185,7 @@ class ToolLayer(QObject):
             return
         if self._stroke:
             stroke = Stroke(tuple(self._stroke), self.brush_radius, add=self.tool == "brush")
+            self._pending.append((self._stroke, stroke.add))
             self._stroke = []
             self.redraw()
             self.stroke_finished.emit(stroke)

@@ -160,8 +160,10 @@ def test_brush_paints_and_eraser_removes_exactly(qtbot, image_dir: Path) -> None
 def test_esc_drops_a_painting_and_saves_nothing(qtbot, image_dir: Path) -> None:
     window = open_window(qtbot, image_dir)
     qtbot.keyClick(window.canvas, Qt.Key.Key_B)
-    drag(qtbot, window, [(100, 100), (200, 200)])
+    with qtbot.waitSignal(window.editing.draft_shown, timeout=TIMEOUT_MS):  # built off-thread
+        drag(qtbot, window, [(100, 100), (200, 200)])
     assert window.controller.draft is not None and window.canvas.current_mask() is not None
+    assert np.array_equal(window.canvas.current_mask(), window.controller.draft.mask)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
     assert window.controller.draft is None and window.canvas.current_mask() is None
     assert not (image_dir / PROJECT_FILE_NAME).exists()

@@ -97,6 +97,8 @@ _ALLOWED_IMPORTS: dict[str, frozenset[str]] = {
     "annotations": frozenset({"engine", "errors"}),
     "models": frozenset({"engine", "errors", ""}),
     "platform_check": frozenset({"errors"}),  # runs before Qt: nothing heavy
+    # the application without Qt: gui -> app -> (annotations, models, engine)
+    "app": frozenset({"annotations", "models", "engine", "errors"}),
 }
 #: Parts that no core layer may import, whatever the table above says.
 _NEVER_FROM_CORE = ("gui", "commands", "bench", "cli", "selftest")
@@ -176,3 +178,56 @@ def test_layer_check_can_fail(tmp_path: Path) -> None:
         "sam2_annotator.gui.app",
     } <= found
     assert _layer_of("sam2_annotator.models.catalog") == "models"
+
+
+#: ENGINEERING.md: small modules with one responsibility each.
+MAX_MODULE_LINES = 600
+MAX_CLASS_METHODS = 40
+
+
+def test_every_gui_module_is_qt_code() -> None:
+    """gui/ holds only Qt code (Qt-free logic belongs in app/, where the test above guards it)."""
+    import ast
+
+    modules = sorted((PACKAGE_DIR / "gui").glob("*.py"))
+    assert len(modules) > 10
+    without_qt = []
+    for path in modules:
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        roots = {
+            (node.module or "").split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+        } | {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        if not roots & {"PySide6", "shiboken6"}:
+            without_qt.append(path.name)
+    assert without_qt == [], f"move these Qt-free modules out of gui/: {without_qt}"
+
+
+def test_modules_and_classes_stay_small() -> None:
+    import ast
+
+    long_modules, big_classes = [], []
+    paths = sorted(PACKAGE_DIR.rglob("*.py"))
+    assert len(paths) > 50
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        lines = text.count("\n") + 1
+        if lines > MAX_MODULE_LINES:
+            long_modules.append(f"{path.relative_to(PACKAGE_DIR)}: {lines} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef):
+                methods = [
+                    b for b in node.body if isinstance(b, (ast.FunctionDef, ast.AsyncFunctionDef))
+                ]
+                if len(methods) > MAX_CLASS_METHODS:
+                    big_classes.append(f"{path.name}: {node.name} has {len(methods)} methods")
+    assert long_modules == [], long_modules
+    assert big_classes == [], big_classes

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -120,9 +119,18 @@ def test_default_multimask_rule() -> None:
     assert not default_multimask(_prompt(box=[0, 0, 5, 5]))
 
 
-def test_encode_can_be_cancelled_from_another_thread(engine, small_image) -> None:
+def test_encode_can_be_cancelled_from_another_thread(engine, small_image, monkeypatch) -> None:
     token = CancelToken()
     outcome: list[BaseException | None] = []
+    session = engine.encoder.session
+    entered = threading.Event()
+    real_run = session.run
+
+    def run(*args, **kwargs):
+        entered.set()  # the encoder's session.run has started
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(session, "run", run)
 
     def work() -> None:
         try:
@@ -133,7 +141,7 @@ def test_encode_can_be_cancelled_from_another_thread(engine, small_image) -> Non
 
     thread = threading.Thread(target=work)
     thread.start()
-    time.sleep(0.5)  # well inside the ~2 s encode
+    assert entered.wait(60)  # cancel while the encoder runs, whatever the machine's speed
     token.cancel()
     thread.join(timeout=30)
     assert not thread.is_alive()

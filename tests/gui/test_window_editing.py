@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 
 from sam2_annotator.annotations import TOOL_KEY, ProjectStore
@@ -180,7 +180,10 @@ def test_no_model_asks_once_and_remembers_without_ai(qtbot, monkeypatch, tmp_pat
     window.close()
     again = MainWindow(AppSettings.load(), ask_for_model=True)
     qtbot.addWidget(again)
-    qtbot.wait(50)
+    # The window would ask from a zero-delay timer; one queued after it has fired by now.
+    flushed: list[bool] = []
+    QTimer.singleShot(0, lambda: flushed.append(True))
+    qtbot.waitUntil(lambda: flushed == [True], timeout=5000)
     assert shown == ["first-run"]
 
 

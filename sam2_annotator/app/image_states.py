@@ -61,9 +61,10 @@ class Summary:
     annotations: int
 
     def text(self) -> str:
+        plural = "" if self.annotations == 1 else "s"
         return (
-            f"{self.annotated}/{self.images} images annotated · {self.annotations} annotations"
-            f" · {self.done} done · {self.review} to review"
+            f"{self.annotated}/{self.images} annotated · {self.done} done · "
+            f"{self.review} to review · {self.annotations} object{plural}"
         )
 
 

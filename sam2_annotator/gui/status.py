@@ -62,9 +62,9 @@ class StatusPanel:
         self.counts.setText(summary.text() if summary.images else "")
 
     def show_tool(self, tool: str, radius: int) -> None:
-        names = {"prompt": "SAM clicks", "polygon": "polygon", "brush": f"brush {radius} px",
-                 "eraser": f"eraser {radius} px"}  # fmt: skip
-        self.tool.setText(f"tool: {names.get(tool, tool)}")
+        """The brush/eraser size (the toolbar shows which tool is active)."""
+        sizes = {"brush": f"brush {radius} px", "eraser": f"eraser {radius} px"}
+        self.tool.setText(sizes.get(tool, ""))
 
     def show_cursor(self, position: tuple[int, int] | None) -> None:
         self.cursor.setText("" if position is None else f"x {position[0]}  y {position[1]}")

@@ -34,4 +34,4 @@ def test_states_notify_filter_and_count() -> None:
     ]
     summary = states.summary()
     assert (summary.images, summary.annotated, summary.done, summary.review) == (3, 1, 1, 1)
-    assert summary.text() == "1/3 images annotated · 2 annotations · 1 done · 1 to review"
+    assert summary.text() == "1/3 annotated · 1 done · 1 to review · 2 objects"

@@ -12,8 +12,9 @@ RANDOM_INIT_STYLE = "color: #c0392b; font-weight: bold;"
 
 
 class StatusPanel:
-    """Labels added to ``bar`` (right-aligned, in this order from the right: model, provider,
-    decode, encoder, counts, tool, cursor)."""
+    """Labels added to ``bar``: on the left the image counts, brush size and cursor (normal
+    widgets: a transient message covers them for a few seconds), on the right the permanent
+    encoder, decode, provider and model read-outs."""
 
     def __init__(self, bar: QStatusBar) -> None:
         self.bar = bar
@@ -26,8 +27,10 @@ class StatusPanel:
         self.cursor = QLabel("")
         self.encoder_current = ""
         self.encoder_background = ""
-        for label in (self.cursor, self.tool, self.counts, self.encoder, self.decode,
-                      self.provider, self.model):  # fmt: skip
+        for label in (self.counts, self.tool, self.cursor):
+            label.setContentsMargins(6, 0, 6, 0)
+            bar.addWidget(label)
+        for label in (self.encoder, self.decode, self.provider, self.model):
             label.setContentsMargins(6, 0, 6, 0)
             bar.addPermanentWidget(label)
 

@@ -1,4 +1,4 @@
-"""``sam2-annotator models``: list, download and verify pre-exported ONNX models.
+"""``sam2-annotator models``: list, download, import and verify pre-exported ONNX models.
 
 Sub-subcommands are a table (:data:`SUBCOMMANDS`); each registrar adds its parser and calls
 ``set_defaults(models_func=handler)``. ``models export`` lives in its own module. Heavy imports stay
@@ -22,7 +22,7 @@ SubparserRegistrar = Callable[["argparse._SubParsersAction[argparse.ArgumentPars
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "models",
-        help="list, download and verify SAM2 ONNX models",
+        help="list, download, import and verify SAM2 ONNX models",
         description="Manage SAM2/SAM2.1 ONNX models (samexporter layout). Downloads go to "
         "`models path`; set SAM2_ANNOTATOR_MODEL_MIRROR to a base URL holding the same file "
         "names to download from a mirror, and SAM2_ANNOTATOR_DATA_DIR to move the data dir.",
@@ -119,6 +119,46 @@ def run_download(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- import
+
+
+def _register_import(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "import",
+        help="install a model zip, folder or ONNX pair from disk (offline, USB stick)",
+        description="Install a model from local files: a model .zip (the archives `models "
+        "download` fetches), a model folder, one .onnx file (its partner is found next to it) or "
+        "the encoder and decoder .onnx files. The files are checked like a download (archive "
+        "safety, ONNX signature, I/O contract, sha256 against the catalog when they are catalog "
+        "files; others are installed as unverified), staged and moved into `models path`. The "
+        "source files are only read.",
+    )
+    p.add_argument(
+        "source", metavar="FILE|DIR", nargs="+", help="a .zip, a folder, or one or two .onnx files"
+    )
+    p.add_argument(
+        "--name", help="install folder name (default: the catalog name, else the files' name)"
+    )
+    p.add_argument("--force", action="store_true", help="replace an installed model of that name")
+    p.set_defaults(models_func=run_import)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from sam2_annotator.models.importing import import_model
+
+    result = import_model(args.source, name=args.name, force=args.force)
+    print(f"installed {result.name} at {result.path}")
+    for line in result.lines():
+        print(f"  {line}")
+    if not result.verified:
+        print(
+            f"warning: {result.name} is not verified against the catalog; use it only if you "
+            "trust where the files came from",
+            file=sys.stderr,
+        )
+    return 0
+
+
 # --------------------------------------------------------------------------- verify
 
 
@@ -168,6 +208,7 @@ def run_path(args: argparse.Namespace) -> int:
 SUBCOMMANDS: list[SubparserRegistrar] = [
     _register_list,
     _register_download,
+    _register_import,
     _register_verify,
     _register_path,
     models_export.register,

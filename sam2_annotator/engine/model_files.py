@@ -17,15 +17,30 @@ class FolderLayout:
     encoder_glob: str
     decoder_glob: str | None
 
-    def find(self, folder: Path) -> tuple[Path, Path] | None:
+    def candidates(self, folder: Path) -> tuple[list[Path], list[Path]]:
+        """The folder's encoder and decoder candidates under this layout. Graphs that are only a
+        part of one (:data:`PART_GLOBS`) are left out when other candidates remain."""
         encoders = sorted(folder.glob(self.encoder_glob))
         if self.decoder_glob is None:
             decoders = sorted(p for p in folder.glob("*.onnx") if p not in encoders)
         else:
             decoders = sorted(folder.glob(self.decoder_glob))
+        parts = {p for pattern in PART_GLOBS for p in folder.glob(pattern)}
+        return (
+            [p for p in encoders if p not in parts] or encoders,
+            [p for p in decoders if p not in parts] or decoders,
+        )
+
+    def find(self, folder: Path) -> tuple[Path, Path] | None:
+        encoders, decoders = self.candidates(folder)
         if len(encoders) == 1 and len(decoders) == 1:
             return encoders[0], decoders[0]
         return None
+
+
+#: Graphs ONNX Runtime's SAM2 exporter writes with ``--components prompt_encoder mask_decoder``:
+#: halves of its image decoder, never a usable encoder or decoder by themselves.
+PART_GLOBS = ("*_prompt_encoder*.onnx", "*_mask_decoder*.onnx")
 
 
 #: Folder layouts tried in order: ours / samexporter / ONNX Runtime names first, then the
@@ -34,6 +49,22 @@ LAYOUTS: tuple[FolderLayout, ...] = (
     FolderLayout("one *encoder*.onnx and one *decoder*.onnx", "*encoder*.onnx", "*decoder*.onnx"),
     FolderLayout("an osam pair <name>_preprocess.onnx + <name>.onnx", "*_preprocess.onnx", None),
 )
+
+
+def candidate_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
+    """Every (encoder, decoder) pair a folder offers under the first layout that finds both, for
+    folders holding several: ONNX Runtime's exporter writes ``<model>_image_decoder.onnx`` and
+    ``<model>_image_decoder_multi.onnx`` next to one ``<model>_image_encoder.onnx``. Empty when
+    the folder holds no pair (or does not exist)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    for layout in LAYOUTS:
+        encoders, decoders = layout.candidates(folder)
+        pairs = [(e, d) for e in encoders for d in decoders if e != d]
+        if pairs:
+            return pairs
+    return []
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,9 @@ from sam2_annotator.models.fetch import (
     SIGNATURES,
     USER_AGENT,
     ZIP_MAGIC,
+    NoConnection,
     fetch_file,
+    offline_message,
 )
 from sam2_annotator.models.install import (
     ASSEMBLERS,
@@ -75,11 +77,13 @@ __all__ = [
     "ZIP_MAGIC",
     "DownloadProgress",
     "InstallResult",
+    "NoConnection",
     "ProgressCallback",
     "TqdmProgress",
     "download_model",
     "fetch_file",
     "locate_model_folder",
+    "offline_message",
     "safe_extract",
 ]
 
@@ -144,7 +148,11 @@ def download_model(
         log.info("%s is already installed at %s", entry.name, target)
         return InstallResult(entry.name, target, None)
     try:
-        fetched = _fetch_all(entry, root, progress, cancel, timeout)
+        try:
+            fetched = _fetch_all(entry, root, progress, cancel, timeout)
+        except NoConnection as exc:  # name every file to fetch elsewhere, not just the first
+            urls = [entry.url(f) for f in entry.files]
+            raise NoConnection(urls, exc.reason, exc.hint) from exc
         report = _assemble_and_install(entry, fetched, root, target, cancel)
     except OSError as exc:  # the local disk: full, read-only, permissions
         raise DownloadError(

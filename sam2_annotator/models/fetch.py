@@ -10,10 +10,12 @@ standard library talks HTTP.
 
 from __future__ import annotations
 
+import errno
 import http.client
 import logging
 import os
 import re
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -98,6 +100,8 @@ def _stream(
                     continue
                 raise DownloadError(f"HTTP {exc.code} {exc.reason} for {url}{_hint()}") from exc
         except _NETWORK_ERRORS as exc:
+            if is_offline(exc):
+                raise NoConnection([url], _reason(exc), _hint()) from exc
             raise DownloadError(f"cannot download {url}: {_reason(exc)}{_hint()}") from exc
         with response:
             mode, done, total = _resume_plan(url, response, offset)
@@ -200,6 +204,51 @@ _NETWORK_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class NoConnection(DownloadError):
+    """The server could not be reached at all: no name resolution, connection refused, network
+    unreachable or no answer in time. The message says how to install the files from another
+    machine (:func:`offline_message`)."""
+
+    def __init__(self, urls: list[str], reason: str, hint: str = "") -> None:
+        self.urls = list(urls)
+        self.reason = reason
+        self.hint = hint
+        super().__init__(offline_message(self.urls, reason, hint))
+
+
+def offline_message(urls: list[str], reason: str, hint: str = "") -> str:
+    """One line for a user without a connection: what failed, and the offline install (the
+    same words for the CLI and the GUI's first-run dialog)."""
+    several = len(urls) > 1
+    files = " and ".join(urls)
+    command = "sam2-annotator models import " + ("ENCODER DECODER" if several else "FILE")
+    return (
+        f"cannot download {urls[0]}: this computer seems to have no internet connection "
+        f"({reason}){hint}. To install the model from another machine: download {files} there, "
+        f"copy {'both files' if several else 'the file'} to this computer (USB stick, network "
+        f"share), then run `{command}` or use “Install from a file…” in the first-run dialog"
+    )
+
+
+#: errno values of a network that cannot be reached (besides refused connections and timeouts).
+_OFFLINE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("ENETUNREACH", "EHOSTUNREACH", "ENETDOWN", "ECONNREFUSED", "ETIMEDOUT")
+    if hasattr(errno, name)
+)
+
+
+def is_offline(exc: BaseException) -> bool:
+    """True when ``exc`` (from ``urlopen``) means the server was never reached."""
+    reason = getattr(exc, "reason", None)
+    for cause in (exc, reason):
+        if isinstance(cause, socket.gaierror | ConnectionRefusedError | TimeoutError):
+            return True
+        if isinstance(cause, OSError) and cause.errno in _OFFLINE_ERRNOS:
+            return True
+    return False
+
+
 def _reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None) or exc
     text = str(reason).strip()
@@ -245,17 +294,18 @@ def _check_zip_signature(path: Path, url: str) -> None:
     with open(path, "rb") as fh:
         head = fh.read(len(ZIP_MAGIC))
     if head != ZIP_MAGIC:
-        raise DownloadError(f"{url} is not a zip archive ({_describe_head(head)}); deleted it")
+        raise DownloadError(f"{url} is not a zip archive ({describe_head(head)}); deleted it")
 
 
 def _check_onnx_signature(path: Path, url: str) -> None:
     with open(path, "rb") as fh:
         head = fh.read(16)
     if not head or head[0] != ONNX_FIRST_BYTE:
-        raise DownloadError(f"{url} is not an ONNX model ({_describe_head(head)}); deleted it")
+        raise DownloadError(f"{url} is not an ONNX model ({describe_head(head)}); deleted it")
 
 
-def _describe_head(head: bytes) -> str:
+def describe_head(head: bytes) -> str:
+    """What a file that failed its signature check starts with, in words."""
     if not head:
         return "it is empty"
     if head.lstrip()[:1] in (b"<", b"{"):

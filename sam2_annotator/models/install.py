@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from sam2_annotator import __version__
-from sam2_annotator.engine.manifest import MANIFEST_NAME, FileEntry, Manifest, sha256_file
+from sam2_annotator.engine.manifest import (
+    MANIFEST_NAME,
+    FileEntry,
+    Manifest,
+    Weights,
+    sha256_file,
+)
 from sam2_annotator.engine.model_files import ModelFiles
 from sam2_annotator.errors import DownloadError, OperationCancelled
 from sam2_annotator.models.catalog import CatalogEntry
@@ -130,33 +136,38 @@ def verify_and_describe(entry: CatalogEntry, folder: Path) -> VerifyReport:
     report = verify_folder(folder)
     if report.manifest is not None:
         return report
-    manifest = _manifest_for(entry, folder, report)
-    manifest.write(folder)
-    files = ModelFiles(report.files.encoder, report.files.decoder, manifest)
-    return replace(report, files=files, checked_sha256=tuple(sorted(manifest.files)))
+    exporter = {
+        "by": "third party (samexporter layout)",
+        "source": entry.source.about,
+        "catalog_name": entry.name,
+        "urls": [entry.url(f) for f in entry.files],
+        "downloaded_by": f"sam2-annotator {__version__}",
+    }
+    return describe_folder(folder, report, entry.variant, "checkpoint", exporter)
 
 
-def _manifest_for(entry: CatalogEntry, folder: Path, report: VerifyReport) -> Manifest:
+def describe_folder(
+    folder: Path, report: VerifyReport, variant: str, weights: Weights, exporter: dict[str, Any]
+) -> VerifyReport:
+    """Write a ``manifest.json`` listing every file of the verified ``folder`` (sizes, sha256s),
+    so that ``models verify`` can check them later; return the report with it."""
     files = {
         p.name: FileEntry(sha256=sha256_file(p), bytes=p.stat().st_size)
         for p in sorted(folder.iterdir())
         if p.is_file() and p.name != MANIFEST_NAME
     }
-    return Manifest(
-        variant=entry.variant,
-        weights="checkpoint",
+    manifest = Manifest(
+        variant=variant,
+        weights=weights,
         files=files,
         contract=report.contract,
         io={"encoder": report.encoder.to_json(), "decoder": report.decoder.to_json()},
-        exporter={
-            "by": "third party (samexporter layout)",
-            "source": entry.source.about,
-            "catalog_name": entry.name,
-            "urls": [entry.url(f) for f in entry.files],
-            "downloaded_by": f"sam2-annotator {__version__}",
-        },
+        exporter=exporter,
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     )
+    manifest.write(folder)
+    model_files = ModelFiles(report.files.encoder, report.files.decoder, manifest)
+    return replace(report, files=model_files, checked_sha256=tuple(sorted(manifest.files)))
 
 
 def install_folder(folder: Path, target: Path) -> None:

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sam2_annotator.engine.model_files import ModelFiles
+from sam2_annotator.engine.model_files import ModelFiles, candidate_pairs
 from sam2_annotator.errors import ModelError, UserError
 from sam2_annotator.models.catalog import installed_models, load_catalog, models_root
 from sam2_annotator.models.download import DownloadProgress, download_model
+from sam2_annotator.models.importing import import_model
 from sam2_annotator.models.locate import default_model
 
 log = logging.getLogger(__name__)
@@ -104,3 +105,59 @@ def download(name: str, progress: ProgressFn, cancel: threading.Event) -> Path:
     if problem is not None:
         raise UserError(f"the downloaded model is not usable: {problem}")
     return result.path
+
+
+# --------------------------------------------------------------------------- files on disk
+
+#: What the "Install from a file…" picker offers.
+MODEL_FILE_FILTER = "Model files (*.zip *.onnx);;All files (*)"
+
+
+@dataclass(frozen=True)
+class PairChoice:
+    """One encoder/decoder pair a folder offers."""
+
+    encoder: Path
+    decoder: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.encoder.name} + {self.decoder.name}"
+
+
+def model_pairs(folder: Path) -> list[PairChoice]:
+    """Every encoder/decoder pair in ``folder`` (the CLI's folder detection); several for e.g.
+    ONNX Runtime's export with a single-mask and a multimask decoder."""
+    return [PairChoice(e, d) for e, d in candidate_pairs(folder)]
+
+
+def pairs_with(file: Path) -> list[PairChoice]:
+    """The pairs of ``file``'s folder that include it (one .onnx picked: find its partner)."""
+    return [p for p in model_pairs(file.parent) if file in (p.encoder, p.decoder)]
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    folder: Path
+    verified: bool
+    #: The catalog comparison, one line ("sha256 matches ..." or "UNVERIFIED: ...").
+    note: str
+
+
+JobProgress = Callable[[int, int, str], None]
+
+
+def install_from_files(
+    paths: Sequence[Path], progress: JobProgress, cancelled: Callable[[], bool]
+) -> InstalledModel:
+    """Install a model zip, a folder or an encoder/decoder pair into the models folder (a new
+    name when the name is taken), with the checks of ``models import``. Call from a job thread;
+    ``progress(done, total, text)`` counts KiB (Qt signals carry 32-bit ints)."""
+
+    def report(done: int, total: int, text: str) -> None:
+        progress(done // 1024, total // 1024, text)
+
+    result = import_model(list(paths), rename_if_exists=True, progress=report, cancelled=cancelled)
+    if not result.verified:
+        log.warning("installed %s from %s: %s", result.path, result.source, result.check.text)
+    return InstalledModel(result.path, result.verified, result.check.text)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -39,6 +40,7 @@ from sam2_annotator.app import model_setup
 from sam2_annotator.engine.providers import available_providers, parse_provider_list
 from sam2_annotator.errors import UserError
 from sam2_annotator.gui.annotation_list import swatch
+from sam2_annotator.gui.jobs import Job, start_job
 from sam2_annotator.gui.settings import SEGMENTATION_FORMATS, AppSettings
 
 log = logging.getLogger(__name__)
@@ -270,10 +272,29 @@ class _DownloadSignals(QObject):
     failed = Signal(str)
 
 
-class FirstRunDialog(QDialog):
-    """No model yet: explain, then download one, pick a folder, export one, or go on without.
+def choose_pair(parent: QWidget | None, folder: Path, labels: list[str]) -> int | None:
+    """Ask which of ``folder``'s encoder/decoder pairs to use; the index, or None if cancelled.
+    A module function so that tests can replace it."""
+    item, ok = QInputDialog.getItem(
+        parent,
+        "Choose the model files",
+        f"{folder} holds several encoder/decoder pairs. Use:",
+        labels,
+        0,
+        False,
+    )
+    return labels.index(item) if ok and item in labels else None
 
-    After ``accept()``, :attr:`model_folder` is the chosen model (``None`` = without AI).
+
+class FirstRunDialog(QDialog):
+    """No model yet: explain, then download one, use a folder, install from files (offline),
+    export one, or go on without.
+
+    A folder with one encoder/decoder pair is used in place. A folder with several pairs (ONNX
+    Runtime's export: single-mask and multimask decoders) asks which; that pair, a model zip or
+    picked .onnx files are installed into the models folder by :func:`model_setup.
+    install_from_files` on a background job. After ``accept()``, :attr:`model_folder` is the
+    chosen model (``None`` = without AI).
     """
 
     def __init__(self, parent: QWidget | None = None, reason: str = "") -> None:
@@ -283,6 +304,7 @@ class FirstRunDialog(QDialog):
         self.model_folder: Path | None = None
         self._cancel: threading.Event | None = None
         self._thread: threading.Thread | None = None
+        self._job: Job | None = None
         self._signals = _DownloadSignals(self)
         self._signals.progress.connect(self._on_progress)
         self._signals.finished.connect(self._on_downloaded)
@@ -318,10 +340,25 @@ class FirstRunDialog(QDialog):
         download_layout.addWidget(self.progress_text)
         download_layout.addWidget(QLabel(f"Installed into {model_setup.models_folder()}"))
 
-        folder_box = QGroupBox("Use a model folder")
-        folder_button = QPushButton("Choose a folder with *encoder*.onnx and *decoder*.onnx…")
-        folder_button.clicked.connect(self._choose_folder)
-        QVBoxLayout(folder_box).addWidget(folder_button)
+        folder_box = QGroupBox("Use model files on this computer (e.g. copied from a USB stick)")
+        self.folder_button = QPushButton("Choose a folder with *encoder*.onnx and *decoder*.onnx…")
+        self.folder_button.clicked.connect(self._choose_folder)
+        self.install_button = QPushButton("Install from a file…")
+        self.install_button.setObjectName("installFromFile")
+        self.install_button.setToolTip(
+            "A model .zip (as downloaded on another machine), or the encoder and decoder .onnx "
+            "files (select both); they are checked and copied into the models folder"
+        )
+        self.install_button.clicked.connect(self._choose_files)
+        self.install_status = QLabel("")
+        self.install_status.setObjectName("installStatus")
+        self.install_status.setWordWrap(True)
+        folder_layout = QVBoxLayout(folder_box)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder_button, 1)
+        folder_row.addWidget(self.install_button)
+        folder_layout.addLayout(folder_row)
+        folder_layout.addWidget(self.install_status)
 
         export_box = QGroupBox("Export from an official checkpoint (needs torch and sam2)")
         command = QPlainTextEdit(model_setup.export_command())
@@ -352,7 +389,83 @@ class FirstRunDialog(QDialog):
         if folder:
             self.use_folder(Path(folder))
 
+    def _choose_files(self) -> None:
+        files, _filter = QFileDialog.getOpenFileNames(
+            self, "Install a model from a file", "", model_setup.MODEL_FILE_FILTER
+        )
+        if files:
+            self.install_files([Path(f) for f in files])
+
+    def install_files(self, paths: list[Path]) -> bool:
+        """Install a zip, a pair of .onnx files, or one .onnx and its partner (asking which
+        when its folder holds several); False when nothing was started."""
+        if len(paths) == 1 and paths[0].suffix.lower() == ".onnx":
+            pairs = model_setup.pairs_with(paths[0])
+            if len(pairs) > 1:
+                pair = self._ask_pair(paths[0].parent, pairs)
+                if pair is None:
+                    return False
+                paths = [pair.encoder, pair.decoder]
+        return self._start_install(paths)
+
+    def _ask_pair(
+        self, folder: Path, pairs: list[model_setup.PairChoice]
+    ) -> model_setup.PairChoice | None:
+        index = choose_pair(self, folder, [p.label for p in pairs])
+        return None if index is None else pairs[index]
+
+    def _start_install(self, paths: list[Path]) -> bool:
+        if self._job is not None:
+            return False
+        self._set_installing(True)
+        self.install_status.setText(f"installing {', '.join(p.name for p in paths)}…")
+
+        def work(progress: Callable[[int, int, str], None], cancelled: Callable[[], bool]) -> Any:
+            return model_setup.install_from_files(paths, progress, cancelled)
+
+        job = start_job(work, parent=self)
+        job.progress.connect(self._on_install_progress)
+        job.returned.connect(self._on_installed)
+        job.errored.connect(self._on_install_failed)
+        job.finished.connect(self._on_install_finished)
+        self._job = job
+        return True
+
+    def _on_install_progress(self, done: int, total: int, text: str) -> None:
+        percent = f" ({100 * done // total} %)" if total > 0 else ""
+        self.install_status.setText(f"{text}{percent}")
+
+    def _on_installed(self, installed: model_setup.InstalledModel) -> None:
+        self.install_status.setText(f"installed {installed.folder.name}: {installed.note}")
+        if not installed.verified:
+            QMessageBox.information(
+                self,
+                "Model installed (unverified)",
+                f"{installed.folder.name} was installed in {installed.folder}.\n\n"
+                f"{installed.note}.\n\nUse it only if you trust where the files came from.",
+            )
+        self.model_folder = installed.folder
+        self.accept()
+
+    def _on_install_failed(self, exc: BaseException) -> None:
+        text = str(exc) if isinstance(exc, UserError) else f"{exc!r} (see the log file)"
+        self.install_status.setText(f"not installed: {text}")
+
+    def _on_install_finished(self) -> None:
+        self._job = None
+        self._set_installing(False)
+
+    def _set_installing(self, busy: bool) -> None:
+        for button in (self.install_button, self.folder_button, self.download_button):
+            button.setEnabled(not busy)
+
     def use_folder(self, folder: Path) -> bool:
+        """Use a model folder in place; a folder with several pairs asks which and installs
+        that pair (returns True once started)."""
+        pairs = model_setup.model_pairs(folder)
+        if len(pairs) > 1:
+            pair = self._ask_pair(folder, pairs)
+            return pair is not None and self._start_install([pair.encoder, pair.decoder])
         problem = model_setup.usable_model_folder(folder)
         if problem is not None:
             QMessageBox.warning(self, "Not a model folder", problem)
@@ -418,6 +531,8 @@ class FirstRunDialog(QDialog):
 
     def reject(self) -> None:
         self._cancel_download()
+        if self._job is not None:
+            self._job.cancel()
         super().reject()
 
 

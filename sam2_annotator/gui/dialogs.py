@@ -330,6 +330,7 @@ class FirstRunDialog(QDialog):
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.progress_text = QLabel("")
+        self.progress_text.setWordWrap(True)  # a failed download's advice is one long line
         download_layout = QVBoxLayout(download_box)
         row = QHBoxLayout()
         row.addWidget(self.choices, 1)

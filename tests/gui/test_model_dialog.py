@@ -163,3 +163,18 @@ def test_a_missing_file_is_reported(qtbot, dialog, tmp_path) -> None:
     assert dialog.install_files([tmp_path / "gone.zip"])
     qtbot.waitUntil(lambda: dialog.install_button.isEnabled(), timeout=10_000)
     assert "no such file or folder" in dialog.install_status.text()
+
+
+def test_offline_download_tells_how_to_install_from_a_file(qtbot, dialog, monkeypatch) -> None:
+    import socket
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    dialog.download_button.click()
+    qtbot.waitUntil(lambda: dialog.download_button.isEnabled(), timeout=10_000)
+    text = dialog.progress_text.text()
+    assert "no internet connection ([Errno -2] Name or service not known)" in text
+    assert "sam2-annotator models import" in text and "“Install from a file…”" in text
+    assert dialog.isVisible() and dialog.model_folder is None

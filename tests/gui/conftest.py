@@ -9,8 +9,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
+
+from sam2_annotator.annotations import ProjectStore
+from sam2_annotator.app.workspace import PROJECT_FILE_NAME
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +31,19 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(locate, "app_dir", lambda: tmp_path / "app")
     monkeypatch.setenv("SAM2_ANNOTATOR_DATA_DIR", str(tmp_path / "data"))
     return folder
+
+
+@pytest.fixture
+def project_dir(image_dir: Path) -> Path:
+    """The three photos and a project with two annotations on cars.jpg."""
+    store = ProjectStore.create(image_dir / PROJECT_FILE_NAME)
+    image = store.add_image(image_dir / "cars.jpg", width=2250, height=1500)
+    car = store.add_category("car")
+    for box in ((100, 200, 400, 600), (900, 300, 1300, 900)):
+        mask = np.zeros((1500, 2250), bool)
+        mask[box[1] : box[3], box[0] : box[2]] = True
+        store.add_annotation(image.id, car.id, mask, score=0.9)
+    return image_dir
 
 
 @pytest.fixture

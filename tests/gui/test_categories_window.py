@@ -6,28 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import pytest
 from PySide6.QtCore import Qt
 
-from sam2_annotator.annotations import ProjectStore
-from sam2_annotator.app.workspace import PROJECT_FILE_NAME
 from sam2_annotator.gui.main_window import MainWindow
 from sam2_annotator.gui.settings import AppSettings
 
 TIMEOUT_MS = 20_000
-
-
-@pytest.fixture
-def project_dir(image_dir: Path) -> Path:
-    store = ProjectStore.create(image_dir / PROJECT_FILE_NAME)
-    image = store.add_image(image_dir / "cars.jpg", width=2250, height=1500)
-    car = store.add_category("car")
-    for box in ((100, 200, 400, 600), (900, 300, 1300, 900)):
-        mask = np.zeros((1500, 2250), bool)
-        mask[box[1] : box[3], box[0] : box[2]] = True
-        store.add_annotation(image.id, car.id, mask)
-    return image_dir
 
 
 def on_disk(window: MainWindow) -> tuple[dict[int, str], dict[int, str]]:

@@ -6,31 +6,17 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 
-from sam2_annotator.annotations import TOOL_KEY, ProjectStore
+from sam2_annotator.annotations import TOOL_KEY
 from sam2_annotator.app.workspace import PROJECT_FILE_NAME
 from sam2_annotator.gui import dialogs, main_window
 from sam2_annotator.gui.main_window import MainWindow
 from sam2_annotator.gui.settings import AppSettings
 
 TIMEOUT_MS = 20_000
-
-
-@pytest.fixture
-def project_dir(image_dir: Path) -> Path:
-    """The three photos and a project with two annotations on cars.jpg."""
-    store = ProjectStore.create(image_dir / PROJECT_FILE_NAME)
-    image = store.add_image(image_dir / "cars.jpg", width=2250, height=1500)
-    car = store.add_category("car")
-    for box in ((100, 200, 400, 600), (900, 300, 1300, 900)):
-        mask = np.zeros((1500, 2250), bool)
-        mask[box[1] : box[3], box[0] : box[2]] = True
-        store.add_annotation(image.id, car.id, mask, score=0.9)
-    return image_dir
 
 
 def open_window(qtbot, path: Path | None = None, **settings) -> MainWindow:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sam2_annotator.engine import postprocess
-from sam2_annotator.engine.cache import MemoryCache
+from sam2_annotator.engine.cache import EmbeddingCache, MemoryCache
 from sam2_annotator.engine.preprocess import transform_coords
 from sam2_annotator.engine.providers import SessionConfig, create_session
 from sam2_annotator.engine.types import (
@@ -161,7 +161,7 @@ class VideoTracker:
         video_model: VideoModel,
         source: FrameSource,
         session_config: SessionConfig | None = None,
-        cache: MemoryCache | None = None,
+        cache: MemoryCache | EmbeddingCache | None = None,
         options: TrackerOptions | None = None,
     ) -> None:
         config = session_config or SessionConfig()
@@ -456,72 +456,12 @@ class VideoTracker:
         self._timings.memory_encoder += (time.perf_counter() - start) * 1000.0
         return to_bfloat16(features[0])
 
-    def select_memories(
-        self, memory: ObjectMemory, frame_idx: int, reverse: bool
-    ) -> tuple[list[tuple[int, FrameOutput]], list[tuple[int, np.ndarray]], int]:
-        """What ``_prepare_memory_conditioned_features`` attends to on ``frame_idx``.
-
-        Returns (tpos index, output) of the spatial memories in the reference's order, (signed
-        frame distance, pointer) of the object pointers, and ``t_diff_max``.
-        """
-        cfg = self.config
-        selected, unselected = select_closest_cond_frames(
-            frame_idx, memory.cond, cfg.max_cond_frames_in_attn
-        )
-        t_pos_and_prevs: list[tuple[int, FrameOutput | None]] = [
-            (0, out) for out in selected.values()
-        ]
-        stride = cfg.memory_temporal_stride_for_eval
-        for t_pos in range(1, cfg.num_maskmem):
-            t_rel = cfg.num_maskmem - t_pos
-            if t_rel == 1:
-                prev = frame_idx + t_rel if reverse else frame_idx - t_rel
-            elif not reverse:
-                prev = ((frame_idx - 2) // stride) * stride - (t_rel - 2) * stride
-            else:
-                prev = -(-(frame_idx + 2) // stride) * stride + (t_rel - 2) * stride
-            out = memory.non_cond.get(prev)
-            if out is None:
-                out = unselected.get(prev)
-            t_pos_and_prevs.append((t_pos, out))
-        spatial = [
-            (cfg.num_maskmem - t_pos - 1, prev)
-            for t_pos, prev in t_pos_and_prevs
-            if prev is not None
-        ]
-
-        max_ptrs = min(self.num_frames, cfg.max_obj_ptrs_in_encoder)
-        sign = -1 if reverse else 1
-        if cfg.only_obj_ptrs_in_the_past_for_eval:
-            ptr_cond = {
-                t: out
-                for t, out in selected.items()
-                if (t >= frame_idx if reverse else t <= frame_idx)
-            }
-        else:
-            ptr_cond = selected
-        pointers = [
-            (
-                (frame_idx - t) * sign
-                if cfg.use_signed_tpos_enc_to_obj_ptrs
-                else abs(frame_idx - t),
-                out.obj_ptr,
-            )
-            for t, out in ptr_cond.items()
-        ]
-        for t_diff in range(1, max_ptrs):
-            t = frame_idx + t_diff if reverse else frame_idx - t_diff
-            if t < 0 or t >= self.num_frames:
-                break
-            out = memory.non_cond.get(t, unselected.get(t))
-            if out is not None:
-                pointers.append((t_diff, out.obj_ptr))
-        return spatial, pointers, max_ptrs - 1
-
     def _memory_conditioned(
         self, memory: ObjectMemory, frame_idx: int, emb: Embedding, reverse: bool
     ) -> np.ndarray:
-        spatial, pointers, t_diff_max = self.select_memories(memory, frame_idx, reverse)
+        spatial, pointers, t_diff_max = select_memories(
+            memory, frame_idx, reverse, self.config, self.num_frames
+        )
         if not spatial:
             raise UserError(f"no memory to track frame {frame_idx} from")
         mask_memory = np.stack([out.maskmem_features for _, out in spatial])
@@ -546,6 +486,60 @@ class VideoTracker:
         )
         self._timings.memory_attention += (time.perf_counter() - start) * 1000.0
         return pix_feat
+
+
+def select_memories(
+    memory: ObjectMemory, frame_idx: int, reverse: bool, cfg: VideoConfig, num_frames: int
+) -> tuple[list[tuple[int, FrameOutput]], list[tuple[int, np.ndarray]], int]:
+    """What ``_prepare_memory_conditioned_features`` attends to on ``frame_idx``.
+
+    Returns (tpos index, output) of the spatial memories in the reference's order, (signed
+    frame distance, pointer) of the object pointers, and ``t_diff_max``.
+    """
+    selected, unselected = select_closest_cond_frames(
+        frame_idx, memory.cond, cfg.max_cond_frames_in_attn
+    )
+    t_pos_and_prevs: list[tuple[int, FrameOutput | None]] = [(0, out) for out in selected.values()]
+    stride = cfg.memory_temporal_stride_for_eval
+    for t_pos in range(1, cfg.num_maskmem):
+        t_rel = cfg.num_maskmem - t_pos
+        if t_rel == 1:
+            prev = frame_idx + t_rel if reverse else frame_idx - t_rel
+        elif not reverse:
+            prev = ((frame_idx - 2) // stride) * stride - (t_rel - 2) * stride
+        else:
+            prev = -(-(frame_idx + 2) // stride) * stride + (t_rel - 2) * stride
+        out = memory.non_cond.get(prev)
+        if out is None:
+            out = unselected.get(prev)
+        t_pos_and_prevs.append((t_pos, out))
+    spatial = [
+        (cfg.num_maskmem - t_pos - 1, prev) for t_pos, prev in t_pos_and_prevs if prev is not None
+    ]
+
+    max_ptrs = min(num_frames, cfg.max_obj_ptrs_in_encoder)
+    sign = -1 if reverse else 1
+    if cfg.only_obj_ptrs_in_the_past_for_eval:
+        ptr_cond = {
+            t: out for t, out in selected.items() if (t >= frame_idx if reverse else t <= frame_idx)
+        }
+    else:
+        ptr_cond = selected
+    pointers = [
+        (
+            (frame_idx - t) * sign if cfg.use_signed_tpos_enc_to_obj_ptrs else abs(frame_idx - t),
+            out.obj_ptr,
+        )
+        for t, out in ptr_cond.items()
+    ]
+    for t_diff in range(1, max_ptrs):
+        t = frame_idx + t_diff if reverse else frame_idx - t_diff
+        if t < 0 or t >= num_frames:
+            break
+        out = memory.non_cond.get(t, unselected.get(t))
+        if out is not None:
+            pointers.append((t_diff, out.obj_ptr))
+    return spatial, pointers, max_ptrs - 1
 
 
 def select_closest_cond_frames(
@@ -574,7 +568,7 @@ def tracker_from_folder(
     model_dir: str,
     source: FrameSource,
     session_config: SessionConfig | None = None,
-    cache: MemoryCache | None = None,
+    cache: MemoryCache | EmbeddingCache | None = None,
     options: TrackerOptions | None = None,
 ) -> VideoTracker:
     """A tracker for a model folder with video graphs (``video.json``); clear error otherwise."""

@@ -164,13 +164,16 @@ def video_wrappers() -> tuple[type, type, type]:
                 k = attn._separate_heads(attn.k_proj(k), attn.num_heads)
                 k = rope(k, self.rope_cos, self.rope_sin)
             else:
+                # Project all keys at once and slice (never a zero-length head split: ONNX
+                # Runtime cannot reshape an empty pointer part with an inferred dimension).
                 k_sp, k_ptr, repeat = k_rope
-                k_sp = attn._separate_heads(attn.k_proj(k_sp), attn.num_heads)
+                num_sp = k_sp.shape[1]
+                k = attn._separate_heads(
+                    attn.k_proj(torch.cat([k_sp, k_ptr], dim=1)), attn.num_heads
+                )
                 cos = self.rope_cos.unsqueeze(0).expand(repeat, -1, -1).flatten(0, 1)
                 sin = self.rope_sin.unsqueeze(0).expand(repeat, -1, -1).flatten(0, 1)
-                k_sp = rope(k_sp, cos, sin)
-                k_ptr = attn._separate_heads(attn.k_proj(k_ptr), attn.num_heads)
-                k = torch.cat([k_sp, k_ptr], dim=2)
+                k = torch.cat([rope(k[:, :, :num_sp], cos, sin), k[:, :, num_sp:]], dim=2)
             v = attn._separate_heads(attn.v_proj(v), attn.num_heads)
             out = F.scaled_dot_product_attention(q, k, v)
             return attn.out_proj(attn._recombine_heads(out))

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sam2_annotator.engine.tracker import from_bfloat16, select_closest_cond_frames, to_bfloat16
+from sam2_annotator.engine.tracker import (
+    FrameOutput,
+    ObjectMemory,
+    from_bfloat16,
+    select_closest_cond_frames,
+    select_memories,
+    to_bfloat16,
+)
+from sam2_annotator.engine.video_graphs import VideoConfig
 from sam2_annotator.engine.video_io import (
     FolderSource,
     VideoFileSource,
@@ -96,3 +104,33 @@ def test_select_closest_cond_frames() -> None:
     assert select_closest_cond_frames(15, cond, -1) == (cond, {})
     selected, unselected = select_closest_cond_frames(15, cond, 3)
     assert sorted(selected) == [0, 10, 20] and sorted(unselected) == [30]
+
+
+def _out(frame: int) -> FrameOutput:
+    return FrameOutput(np.zeros((1, 1), np.float32), np.full(256, frame, np.float32), 1.0)
+
+
+def test_memory_selection_forward() -> None:
+    """Frame 10 after a click on frame 0: the click frame plus the 6 previous frames, pointers of
+    the click frame and of frames 9..1, as ``_prepare_memory_conditioned_features`` picks them."""
+    memory = ObjectMemory(cond={0: _out(0)}, non_cond={t: _out(t) for t in range(1, 10)})
+    spatial, pointers, t_diff_max = select_memories(memory, 10, False, VideoConfig(), 12)
+    assert [(index, int(out.obj_ptr[0])) for index, out in spatial] == [
+        (6, 0),
+        (5, 4),
+        (4, 5),
+        (3, 6),
+        (2, 7),
+        (1, 8),
+        (0, 9),
+    ]
+    assert [(d, int(p[0])) for d, p in pointers] == [(10, 0)] + [(d, 10 - d) for d in range(1, 10)]
+    assert t_diff_max == 11
+
+
+def test_memory_selection_reverse_signs_and_cap() -> None:
+    memory = ObjectMemory(cond={6: _out(6)}, non_cond={t: _out(t) for t in (4, 5, 7, 8)})
+    spatial, pointers, t_diff_max = select_memories(memory, 3, True, VideoConfig(), 40)
+    assert [int(out.obj_ptr[0]) for _, out in spatial] == [6, 8, 7, 5, 4]
+    assert [(d, int(p[0])) for d, p in pointers] == [(3, 6), (1, 4), (2, 5), (4, 7), (5, 8)]
+    assert t_diff_max == 15  # min(num_frames, 16) - 1

@@ -387,6 +387,17 @@ def export_video_model(
     return export_video_graphs(model, out_dir, info)
 
 
+def add_video_graphs(
+    config: str, out_dir: Path, checkpoint: Path | None = None, seed: int = 0
+) -> VideoManifest:
+    """Add the video graphs to a folder ``export_model`` wrote (same config/checkpoint/seed).
+
+    The one call ``models export`` needs after ``export_model`` to make its folders trackable.
+    """
+    model = build_model(resolve_variant(config), checkpoint, seed)
+    return export_video_graphs(model, Path(out_dir), {"seed": None if checkpoint else seed})
+
+
 def _export_memory_attention(torch: Any, wrapper: Any, out_dir: Path) -> None:
     args = (
         torch.randn(1, 256, FEAT, FEAT),

@@ -188,3 +188,23 @@ def test_track_decoder_matches_reference(sessions, reference_video, prompt):
         pointer = 0
     assert np.abs(masks[0, best] - low_best[0, 0]).max() <= 1e-3
     assert np.abs(ptrs[0, pointer] - obj_ptr[0]).max() <= 1e-4
+
+
+def test_video_graphs_keep_the_image_folder_layout(model_dir, tmp_path) -> None:
+    """Adding the video graphs to an exported folder: the image engine still finds exactly one
+    encoder/decoder pair (the graphs live in video/), and the folder can track."""
+    import shutil
+
+    from sam2_annotator.engine.model_files import ModelFiles
+    from sam2_annotator.models.export_video import add_video_graphs
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    manifest = add_video_graphs("sam2.1_hiera_t", folder, seed=0)
+    files = ModelFiles.from_folder(folder)
+    assert (files.encoder.name, files.decoder.name) == ("encoder.onnx", "decoder.onnx")
+    video = VideoModel.from_folder(folder)
+    assert video.config.num_maskmem == 7 and video.config.max_obj_ptrs_in_encoder == 16
+    assert manifest.encoder_sha256 == files.manifest.files["encoder.onnx"].sha256
+    names = {i["name"] for i in manifest.io["memory_attention"]["inputs"]}
+    assert names == {"image_embed", "mask_memory", "mask_memory_tpos", "obj_ptrs", "obj_ptr_tpos"}

@@ -36,6 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fp32 (default); int8 = dynamic quantisation of MatMul weights (convs "
         "stay fp32); fp16 = half precision for GPU providers",
     )
+    p.add_argument(
+        "--no-video",
+        dest="video",
+        action="store_false",
+        help="skip the video graphs (memory attention, memory encoder, track decoder in "
+        "DIR/video/, for `track` and video annotation); written by default",
+    )
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.set_defaults(models_func=run_export)
 
@@ -53,6 +60,11 @@ def run_export(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="sam2-fp32-") as tmp:
             export_model(args.config, Path(tmp), args.checkpoint, args.seed)
             manifest = convert_precision(Path(tmp), args.out, args.precision)
+    if args.video:
+        from sam2_annotator.models.export_video import add_video_graphs
+
+        video = add_video_graphs(args.config, args.out, args.checkpoint, args.seed)
+        print(f"  video graphs (fp32): {', '.join(sorted(video.files))} in {args.out / 'video'}")
     print(f"exported {manifest.display_name} -> {args.out}")
     for name, entry in sorted(manifest.files.items()):
         print(f"  {name}  {entry.bytes / 1e6:.1f} MB  sha256 {entry.sha256[:16]}…")

@@ -71,6 +71,9 @@ def test_export_from_checkpoint_matches_the_same_weights(tmp_path, model_dir) ->
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["weights"] == "checkpoint" and manifest["seed"] is None
     assert manifest["source_checkpoint"]["sha256"] == sha256_file(checkpoint)
+    video = json.loads((out / "video.json").read_text())  # the tracking graphs come along
+    written = {f.name for f in (out / "video").glob("*.onnx")}
+    assert written == {f"{name}.onnx" for name in video["files"]} and len(written) == 3
     feed = {"image": np.random.default_rng(0).normal(size=(1, 3, 1024, 1024)).astype(np.float32)}
     outs = [
         ort.InferenceSession(str(d / "encoder.onnx"), providers=["CPUExecutionProvider"]).run(

@@ -182,9 +182,7 @@ def annotated(image_dir: Path) -> Path:
 
 def test_flags_filter_and_counts(qtbot, annotated: Path) -> None:
     window = open_window(qtbot, annotated, "cars.jpg")
-    assert (
-        "1/3 annotated · 0 done · 0 to review · 1 object" in window.status.counts.text()
-    )
+    assert "1/3 annotated · 0 done · 0 to review · 1 object" in window.status.counts.text()
     qtbot.keyClick(window.canvas, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
     record = saved_project(window).project.image_by_path(annotated / "cars.jpg")
     assert record.flag("done") and not record.flag("review")

@@ -157,6 +157,15 @@ class PromptController:
         self.accept_when_ready = False
 
     @property
+    def drawing(self) -> bool:
+        """Something unsaved is on the canvas: a prompt, an edit, polygon vertices, a painting."""
+        if self.draft is not None or self.editing is not None:
+            return True
+        if self.polygon is not None and self.polygon.vertices:
+            return True
+        return self.session is not None and not self.session.empty
+
+    @property
     def awaiting_result(self) -> bool:
         return self.latest_request != self.applied_request
 

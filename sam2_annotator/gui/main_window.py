@@ -400,12 +400,13 @@ class MainWindow(QMainWindow):
             self._send(outgoing)
 
     def history(self, direction: str = "undo") -> None:
-        """Ctrl+Z: the last point while drawing an object, else the last project edit; Ctrl+Y:
-        redo the last undone edit."""
-        session = self.controller.session
-        drawing = session is not None and not session.empty and self.controller.editing is None
-        if direction == "undo" and drawing:
-            self.remove_last_point()
+        """Ctrl+Z: while something is being drawn or corrected, its last click or vertex (never a
+        saved edit underneath it); otherwise the last project edit. Ctrl+Y: redo."""
+        if direction == "undo" and self.controller.drawing:
+            if self.controller.draft is not None:
+                self.status.message("Esc drops the painting; Ctrl+Z undoes saved edits", MESSAGE_MS)
+            else:
+                self.remove_last_point()
             return
         store = self.workspace.store if self.workspace else None
         if store is None or not getattr(store, f"can_{direction}"):
@@ -462,6 +463,10 @@ class MainWindow(QMainWindow):
         if workspace is None or loaded is None:
             return
         store = workspace.ensure_store()
+        if plan.annotation_id is not None and plan.annotation_id not in store.project.annotations:
+            self.clear_prompt()
+            self.show_error(f"annotation {plan.annotation_id} was deleted meanwhile; nothing saved")
+            return
         result: list[int] = []
 
         def save() -> None:

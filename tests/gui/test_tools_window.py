@@ -203,3 +203,29 @@ def test_flags_filter_and_counts(qtbot, annotated: Path) -> None:
     window.close()
     data = json.loads((annotated / PROJECT_FILE_NAME).read_text())
     assert all("done" not in json.dumps(i) for i in data["images"])
+
+
+def test_undo_while_drawing_never_undoes_a_saved_edit(qtbot, image_dir: Path) -> None:
+    window = open_window(qtbot, image_dir)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_P)
+    viewport = window.canvas.viewport()
+    for x, y in ((100, 100), (300, 100), (300, 300)):
+        qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=view(window, x, y))
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+    label(qtbot, window, "box")
+    (annotation_id,) = window.annotation_list.ids()
+    for x, y in ((400, 100), (500, 100)):
+        qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=view(window, x, y))
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(window.controller.polygon.vertices) == 1  # the last vertex, not the annotation
+    assert window.annotation_list.ids() == [annotation_id]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
+    # Correcting it while it gets deleted: Enter reports it, nothing is saved, nothing crashes.
+    window.annotation_list.select_id(annotation_id)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_E)
+    assert window.controller.polygon.annotation_id == annotation_id
+    assert window.controller.drawing  # an open edit: Ctrl+Z would act on its vertices
+    window.delete_annotations([annotation_id])
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+    assert "was deleted meanwhile" in window.error_box.text()
+    assert saved_project(window).project.annotations == {}

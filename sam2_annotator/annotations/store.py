@@ -521,18 +521,15 @@ class ProjectStore:
         self._notify([Change("saved")])
 
     def retarget(self, path: str | os.PathLike[str]) -> None:
-        """Save to ``path`` from now on (same folder, so image paths stay valid); nothing is
-        written until the next save, and the store counts as unsaved until then. Used to keep a
-        foreign COCO file untouched while working on a project of our own beside it."""
+        """Save to ``path`` from now on (same folder, so image paths stay valid). Nothing is
+        written until the first edit: looking at a foreign COCO file creates no file, and the
+        original, untouched, still holds everything. Used to keep a foreign COCO file untouched
+        while working on a project of our own beside it."""
         target = Path(path)
         if os.path.abspath(target.parent) != os.path.abspath(self.path.parent):
             raise ValueError("retarget keeps the folder; use save_as to move the project")
         self.flush()
         self.path = target
-        self._generation += 1
-        self._saved_generation = 0
-        if self.saver is not None:
-            self.saver.saved_generation = 0
 
     def _apply(self, changes: list[Change]) -> None:
         self._generation += 1

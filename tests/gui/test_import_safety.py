@@ -83,6 +83,9 @@ def open_window(qtbot, path: Path) -> MainWindow:
 def test_editing_a_third_party_file_never_writes_it(qtbot, third_party: Path) -> None:
     original = third_party.read_bytes()
     folder_before = sorted(p.name for p in third_party.parent.iterdir())
+    looking = open_window(qtbot, third_party)  # only looking writes nothing at all
+    looking.close()
+    assert sorted(p.name for p in third_party.parent.iterdir()) == folder_before
     window = open_window(qtbot, third_party)
     sidecar = sidecar_for(third_party)
     assert window.workspace.project_path == sidecar and not sidecar.exists()

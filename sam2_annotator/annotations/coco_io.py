@@ -41,8 +41,8 @@ from sam2_annotator.annotations.coco_read import (
     read_project,
 )
 from sam2_annotator.annotations.coco_write import (
-    _keeps_original,
     dumps,
+    keeps_original,
     project_to_coco,
     write_coco,
 )
@@ -61,8 +61,8 @@ __all__ = [
     "ImportReport",
     "ProjectFormatError",
     "SegmentationFormat",
-    "_keeps_original",
     "dumps",
+    "keeps_original",
     "load_json",
     "parse_coco",
     "parse_json_bytes",

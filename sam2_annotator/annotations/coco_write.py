@@ -42,6 +42,7 @@ def project_to_coco(
     force_polygons: bool = False,
     tool_data: bool = True,
     root: Path | None = None,
+    on_annotation: Callable[[int, Annotation], object] | None = None,
 ) -> tuple[JsonDict, ExportReport]:
     """The project as COCO JSON (a dict ready for :func:`dumps`).
 
@@ -49,11 +50,20 @@ def project_to_coco(
     RLE unless ``force_polygons`` (then their holes are filled and a warning names them).
     ``tool_data=False`` leaves out every :data:`TOOL_KEY` object (a clean export). ``root``
     rewrites image paths relative to another folder (save as / export elsewhere).
+    ``on_annotation(index, annotation)`` is called before each annotation is converted (progress
+    for long exports; it may raise to stop).
     """
     if segmentation not in _SEGMENTATION_WRITERS:
         raise ValueError(f"segmentation must be one of {SEGMENTATION_FORMATS}: {segmentation!r}")
     report = ExportReport()
     new_root = root if root is not None else project.root
+    annotations = []
+    for index, annotation in enumerate(project.annotations.values()):
+        if on_annotation is not None:
+            on_annotation(index, annotation)
+        annotations.append(
+            _annotation_json(annotation, segmentation, force_polygons, tool_data, report)
+        )
     data: JsonDict = {
         "info": project.info,
         "licenses": project.licenses,
@@ -61,10 +71,7 @@ def project_to_coco(
             _image_json(image, project.root, new_root, tool_data)
             for image in project.images.values()
         ],
-        "annotations": [
-            _annotation_json(annotation, segmentation, force_polygons, tool_data, report)
-            for annotation in project.annotations.values()
-        ],
+        "annotations": annotations,
         "categories": [
             _category_json(category, tool_data) for category in project.categories.values()
         ],
@@ -137,7 +144,7 @@ def _category_json(category: Category, tool_data: bool) -> JsonDict:
 _SegmentationWriter = Callable[[Annotation, bool, ExportReport], tuple[Any, Rle]]
 
 
-def _keeps_original(annotation: Annotation, segmentation: SegmentationFormat) -> bool:
+def keeps_original(annotation: Annotation, segmentation: SegmentationFormat) -> bool:
     """Write the imported geometry verbatim? Polygons always (they are what the user brought);
     RLE in RLE exports, and for crowd annotations (COCO's crowd regions are RLE) in any."""
     original = annotation.original
@@ -157,7 +164,7 @@ def _annotation_json(
     drawn_in_project = original is not None and original.drawn and tool_data
     if (
         original is not None
-        and _keeps_original(annotation, segmentation_format)
+        and keeps_original(annotation, segmentation_format)
         and (not drawn_in_project)
     ):
         report.kept_original += 1
@@ -236,8 +243,10 @@ def write_coco(
     force_polygons: bool = False,
     tool_data: bool = True,
     backup: bool = True,
+    on_annotation: Callable[[int, Annotation], object] | None = None,
 ) -> ExportReport:
-    """Write ``project`` to ``path`` atomically, image paths relative to ``path``'s folder."""
+    """Write ``project`` to ``path`` atomically, image paths relative to ``path``'s folder
+    (``on_annotation``: see :func:`project_to_coco`)."""
     from sam2_annotator.annotations.atomic import write_atomic
 
     target = Path(path)
@@ -247,6 +256,7 @@ def write_coco(
         force_polygons=force_polygons,
         tool_data=tool_data,
         root=target.parent,
+        on_annotation=on_annotation,
     )
     write_atomic(target, dumps(data), backup=backup)
     return report

@@ -24,13 +24,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 from sam2_annotator.annotations import exporters
-from sam2_annotator.annotations.coco_io import ExportReport, _keeps_original, write_coco
+from sam2_annotator.annotations.coco_io import ExportReport, keeps_original, write_coco
 from sam2_annotator.annotations.exporters import (
     CancelledCallback,
     ProgressCallback,
@@ -126,7 +126,7 @@ def holes_report(
 
 
 def _holes(annotation: Annotation) -> int:
-    if _keeps_original(annotation, "polygon"):
+    if keeps_original(annotation, "polygon"):
         return 0
     polygons = mask_to_polygons(annotation.mask)
     return polygons.holes if polygons.parts else 0
@@ -196,9 +196,6 @@ def _export_coco(
         except OSError as exc:
             raise ProjectError(f"cannot create {target.parent}: {exc.strerror or exc}") from exc
         total = len(project.annotations)
-        # write_coco walks project.annotations.values() once, building the JSON before it writes
-        # anything; the watched dict reports each annotation (and stops on a cancel) on the way.
-        project.annotations = _WatchedValues(project.annotations, total, progress, cancelled)
         report = write_coco(
             project,
             target,
@@ -206,6 +203,9 @@ def _export_coco(
             force_polygons=options.holes == "fill",
             tool_data=options.tool_data,
             backup=False,
+            on_annotation=lambda done, annotation: step(
+                progress, cancelled, done, total, f"annotation {annotation.id}"
+            ),
         )
         step(progress, None, total, total, target.name)
         summary = ExportSummary(target, images=len(project.images), annotations=total, files=1)
@@ -214,27 +214,6 @@ def _export_coco(
         return summary
 
     return run
-
-
-class _WatchedValues(dict):
-    """A project's annotation dict whose ``values()`` reports progress while it is iterated."""
-
-    def __init__(
-        self,
-        annotations: dict[int, Annotation],
-        total: int,
-        progress: ProgressCallback | None,
-        cancelled: CancelledCallback | None,
-    ) -> None:
-        super().__init__(annotations)
-        self._total = total
-        self._progress = progress
-        self._cancelled = cancelled
-
-    def values(self) -> Iterator[Annotation]:  # type: ignore[override]
-        for done, annotation in enumerate(super().values()):
-            step(self._progress, self._cancelled, done, self._total, f"annotation {annotation.id}")
-            yield annotation
 
 
 # --------------------------------------------------------------------------- folders
@@ -261,7 +240,7 @@ def _export_folder(exporter: Callable[..., exporters.ExportSummary], **kwargs: o
             _move_into(staging, target)
             if exporter is exporters.export_yolo:
                 # data.yaml names the dataset's absolute folder: the target, not the staging one.
-                exporters._write_data_yaml(project, target, class_indices(project))
+                exporters.write_data_yaml(project, target, class_indices(project))
         except OSError as exc:
             raise ProjectError(f"export to {target} failed: {exc.strerror or exc}") from exc
         finally:

@@ -155,7 +155,7 @@ def export_yolo(
         summary.files += 1
         summary.images += 1
     step(progress, cancelled, total, total, "data.yaml")
-    _write_data_yaml(project, out_dir, classes)
+    write_data_yaml(project, out_dir, classes)
     summary.files += 1
     return summary
 
@@ -208,7 +208,7 @@ def _nearest_pair(a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> tuple[int,
     return best[1], best[2]
 
 
-def _write_data_yaml(project: Project, out_dir: Path, classes: dict[int, int]) -> None:
+def write_data_yaml(project: Project, out_dir: Path, classes: dict[int, int]) -> None:
     # JSON strings are valid YAML scalars, so json.dumps quotes names and paths safely.
     lines = [
         "# Ultralytics dataset written by sam2-annotator; train and val are the same images.",

@@ -126,6 +126,18 @@ def build_model(variant: Variant, checkpoint: Path | None, seed: int) -> torch.n
     return model
 
 
+def prompt_embeddings(
+    pe: Any, point_coords: Any, point_labels: Any, mask_input: Any, has_mask_input: Any
+) -> tuple[Any, Any]:
+    """SAM2's prompt encoder as the exported decoders compute it: padded point embeddings, and
+    the mask embedding or ``no_mask_embed`` chosen by the ``has_mask_input`` flag in-graph."""
+    sparse = pe._embed_points(point_coords, point_labels, pad=True)
+    no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, *pe.image_embedding_size)
+    flag = has_mask_input.reshape(1, 1, 1, 1)
+    dense = flag * pe._embed_masks(mask_input) + (1.0 - flag) * no_mask
+    return sparse, dense
+
+
 def torch_wrappers() -> tuple[type, type]:
     """Define the torch wrapper modules lazily (their base class needs torch)."""
     torch = _import_torch()
@@ -169,12 +181,9 @@ def torch_wrappers() -> tuple[type, type]:
             has_mask_input: torch.Tensor,
         ) -> tuple[torch.Tensor, torch.Tensor]:
             pe = self.prompt_encoder
-            sparse = pe._embed_points(point_coords, point_labels, pad=True)
-            no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
-                1, -1, *pe.image_embedding_size
+            sparse, dense = prompt_embeddings(
+                pe, point_coords, point_labels, mask_input, has_mask_input
             )
-            flag = has_mask_input.reshape(1, 1, 1, 1)
-            dense = flag * pe._embed_masks(mask_input) + (1.0 - flag) * no_mask
             masks, iou_pred, _, _ = self.mask_decoder.predict_masks(
                 image_embeddings=image_embed,
                 image_pe=pe.get_dense_pe(),

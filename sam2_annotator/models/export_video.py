@@ -55,6 +55,7 @@ from sam2_annotator.models.export import (
     _io_of,
     build_model,
     export_model,
+    prompt_embeddings,
     resolve_variant,
 )
 
@@ -276,12 +277,9 @@ def video_wrappers() -> tuple[type, type, type]:
         ) -> tuple[torch.Tensor, ...]:
             model = self.model
             pe = self.prompt_encoder
-            sparse = pe._embed_points(point_coords, point_labels, pad=True)
-            no_mask = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
-                1, -1, *pe.image_embedding_size
+            sparse, dense = prompt_embeddings(
+                pe, point_coords, point_labels, mask_input, has_mask_input
             )
-            flag = has_mask_input.reshape(1, 1, 1, 1)
-            dense = flag * pe._embed_masks(mask_input) + (1.0 - flag) * no_mask
             masks, iou_pred, mask_tokens, object_score_logits = self.mask_decoder.predict_masks(
                 image_embeddings=image_embed,
                 image_pe=pe.get_dense_pe(),

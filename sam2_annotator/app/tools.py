@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 import cv2
@@ -72,13 +72,7 @@ class PolygonDraft:
         self.vertices[index] = (min(max(x, 0.0), width), min(max(y, 0.0), height))
 
     def nearest_vertex(self, x: float, y: float, radius: float) -> int | None:
-        """The vertex within ``radius`` pixels of ``(x, y)``, if any."""
-        best, best_distance = None, radius
-        for index, (vx, vy) in enumerate(self.vertices):
-            distance = math.hypot(vx - x, vy - y)
-            if distance <= best_distance:
-                best, best_distance = index, distance
-        return best
+        return nearest_vertex(self.vertices, x, y, radius)
 
     def insert_on_edge(self, x: float, y: float, radius: float) -> int | None:
         """Insert a vertex where ``(x, y)`` lies within ``radius`` of an edge; its index."""
@@ -102,6 +96,18 @@ class PolygonDraft:
     def segmentation(self) -> list[list[float]]:
         """COCO polygon segmentation of this polygon (one part)."""
         return [[float(v) for vertex in self.vertices for v in vertex]]
+
+
+def nearest_vertex(
+    vertices: Sequence[tuple[float, float]], x: float, y: float, radius: float
+) -> int | None:
+    """The index of the vertex within ``radius`` pixels of ``(x, y)`` (the closest), if any."""
+    best, best_distance = None, radius
+    for index, (vx, vy) in enumerate(vertices):
+        distance = math.hypot(vx - x, vy - y)
+        if distance <= best_distance:
+            best, best_distance = index, distance
+    return best
 
 
 def polygon_mask(shape: tuple[int, int], vertices: Sequence[tuple[float, float]]) -> np.ndarray:
@@ -154,14 +160,6 @@ class Stroke:
         x1 = min(width, math.ceil(max(xs)) + pad + 1)
         y1 = min(height, math.ceil(max(ys)) + pad + 1)
         return x0, y0, x1, y1
-
-
-def stroke_footprint(stroke: Stroke, shape: tuple[int, int]) -> np.ndarray:
-    """The pixels ``stroke`` covers, as a bool ``(H, W)`` mask: a disc at every point and a
-    line of width ``2 * radius + 1`` between consecutive points."""
-    out = np.zeros(shape, bool)
-    apply_stroke(out, replace(stroke, add=True))
-    return out
 
 
 def apply_stroke(mask: np.ndarray, stroke: Stroke) -> tuple[int, int, int, int] | None:

@@ -89,9 +89,9 @@ class FileList(QListWidget):
 
     def apply_filter(self, image_filter: ImageFilter) -> None:
         self._filter = image_filter
+        shown = set(self.states.visible_paths(image_filter))
         for path, row in self._rows.items():
-            state = self.states.get(path)
-            self.setRowHidden(row, state is None or not image_filter.accepts(state))
+            self.setRowHidden(row, path not in shown)
 
     def shown_paths(self) -> list[str]:
         return [p for p, row in self._rows.items() if not self.isRowHidden(row)]

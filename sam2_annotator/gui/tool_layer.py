@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QMouseEvent, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsView
 
-from sam2_annotator.app.tools import Stroke, ToolName
+from sam2_annotator.app.tools import Stroke, ToolName, nearest_vertex
 from sam2_annotator.gui.canvas_items import Z_TOOL
 
 POLYGON_COLOR = QColor(255, 170, 0)
@@ -201,7 +201,7 @@ class ToolLayer(QObject):
         if event.button() != Qt.MouseButton.LeftButton:
             return True  # right clicks do nothing while drawing a polygon
         radius = HIT_PIXELS * self._scale()
-        hit = self._nearest(pos, radius)
+        hit = nearest_vertex(self._vertices, pos.x(), pos.y(), radius)
         if hit is not None:
             if hit == 0 and not self._closed and len(self._vertices) >= 3:
                 self.close_requested.emit()  # clicking the first vertex closes, as in labelme
@@ -213,11 +213,3 @@ class ToolLayer(QObject):
             return True
         self.vertex_added.emit(pos.x(), pos.y())
         return True
-
-    def _nearest(self, pos: QPointF, radius: float) -> int | None:
-        best, best_distance = None, radius
-        for index, (x, y) in enumerate(self._vertices):
-            distance = ((x - pos.x()) ** 2 + (y - pos.y()) ** 2) ** 0.5
-            if distance <= best_distance:
-                best, best_distance = index, distance
-        return best

@@ -11,7 +11,6 @@ from sam2_annotator.app.tools import (
     apply_stroke,
     next_brush_size,
     polygon_vertices,
-    stroke_footprint,
 )
 
 
@@ -27,12 +26,6 @@ def test_a_stroke_on_a_big_mask_touches_only_its_box() -> None:
     assert np.array_equal(mask, expected.astype(bool))
     apply_stroke(mask, Stroke(((100.0, 100.0),), 4, add=False))
     assert not mask[100, 100] and mask[100, 92]
-
-
-def test_stroke_footprint_is_the_painted_area_even_for_the_eraser() -> None:
-    erase = Stroke(((5.0, 5.0),), 2, add=False)
-    footprint = stroke_footprint(erase, (20, 20))
-    assert footprint.sum() == cv2.circle(np.zeros((20, 20), np.uint8), (5, 5), 2, 1, -1).sum()
 
 
 def test_polygon_draft_clamps_and_rasterises_with_fillpoly() -> None:

@@ -53,6 +53,11 @@ class AnnotationOverlays(QObject):
             self._pool.submit(self._build, annotation, color, key)
         return cached[2] if cached is not None else None
 
+    def cached(self, annotation: Annotation) -> MaskOverlay | None:
+        """The ready overlay of this annotation's current mask (any colour), without queuing."""
+        cached = self._cache.get(annotation.id)
+        return cached[2] if cached is not None and cached[0] == annotation.rle else None
+
     @property
     def busy(self) -> bool:
         return bool(self._pending)

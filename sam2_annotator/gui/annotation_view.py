@@ -100,8 +100,7 @@ class AnnotationPresenter(QObject):
             x0, y0, w, h = annotation.bbox
             if not (x0 <= col < x0 + w and y0 <= row < y0 + h):
                 continue
-            mask = annotation.mask
-            if 0 <= row < mask.shape[0] and 0 <= col < mask.shape[1] and mask[row, col]:
+            if _covers(self.overlays.cached(annotation), annotation, row, col):
                 return annotation.id
         return None
 
@@ -155,3 +154,14 @@ class AnnotationPresenter(QObject):
     def shutdown(self) -> None:
         self._refresh_timer.stop()
         self.overlays.shutdown()
+
+
+def _covers(overlay, annotation: Annotation, row: int, col: int) -> bool:
+    """Pixel test on the shown overlay's bounding-box crop (no full-size decode on the GUI
+    thread); the mask is decoded only when no overlay is ready yet."""
+    if overlay is not None:
+        r, c = row - overlay.y0, col - overlay.x0
+        crop = overlay.crop
+        return 0 <= r < crop.shape[0] and 0 <= c < crop.shape[1] and bool(crop[r, c])
+    mask = annotation.mask
+    return 0 <= row < mask.shape[0] and 0 <= col < mask.shape[1] and bool(mask[row, col])

@@ -205,3 +205,18 @@ def test_action_table_has_unique_shortcuts_and_live_handlers(qtbot) -> None:
             assert shortcut not in seen, f"{shortcut} used by {seen[shortcut]} and {spec.name}"
             seen[shortcut] = spec.name
         assert callable(resolve(window, spec.handler)), spec.handler
+
+
+def test_ctrl_click_selects_and_double_click_corrects_the_annotation_under_the_cursor(
+    qtbot, project_dir
+) -> None:
+    window = open_window(qtbot, project_dir)
+    qtbot.waitUntil(lambda: window.canvas.annotation_ids() == [1, 2], timeout=TIMEOUT_MS)
+    viewport, canvas = window.canvas.viewport(), window.canvas
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, ctrl, canvas.view_pos(1100, 600))
+    assert window.annotation_list.selected_ids() == [2]
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, ctrl, canvas.view_pos(2000, 1400))
+    assert window.annotation_list.selected_ids() == []  # nothing there
+    qtbot.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=canvas.view_pos(250, 400))
+    assert window.controller.editing == 1 and window.annotation_list.selected_ids() == [1]

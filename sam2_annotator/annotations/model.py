@@ -21,7 +21,7 @@ import math
 import os
 import posixpath
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Any, Literal
@@ -154,7 +154,7 @@ class ImageRecord:
         extra = {k: v for k, v in self.extra.items() if k != TOOL_KEY}
         if tool:
             extra[TOOL_KEY] = tool
-        return ImageRecord(self.id, self.file_name, self.width, self.height, extra)
+        return replace(self, extra=extra)
 
 
 @dataclass(frozen=True)

@@ -98,11 +98,7 @@ class Workspace:
     @classmethod
     def open_folder(cls, folder: Path, resume: bool = True) -> Workspace:
         folder = folder.resolve()
-        project_path = folder / PROJECT_FILE_NAME
-        store, source = (None, None)
-        if project_path.is_file():
-            store, source = _open_store(project_path, resume)
-            project_path = store.path
+        project_path, store, source = _project_beside(folder, resume)
         images = list_images(folder)
         if store is not None:
             images = _merge(images, [store.image_path(r) for r in store.images])
@@ -126,11 +122,7 @@ class Workspace:
         missing = [p for p in images if not p.is_file()]
         if missing:
             raise UserError(f"image not found: {missing[0]}")
-        project_path = images[0].parent / PROJECT_FILE_NAME
-        store, source = (None, None)
-        if project_path.is_file():
-            store, source = _open_store(project_path, resume)
-            project_path = store.path
+        project_path, store, source = _project_beside(images[0].parent, resume)
         opened = images[0] if len(images) == 1 else None
         return cls(project_path, images, store, opened=opened, source=source)
 
@@ -207,6 +199,16 @@ class Workspace:
         if existing is not None:
             return existing
         return self.ensure_store().add_category(name.strip())
+
+
+def _project_beside(folder: Path, resume: bool) -> tuple[Path, ProjectStore | None, Path | None]:
+    """The project a folder (or images in it) is annotated in: its ``annotations.json`` (or that
+    file's sidecar when another tool wrote it), opened if it exists."""
+    project_path = folder / PROJECT_FILE_NAME
+    if not project_path.is_file():
+        return project_path, None, None
+    store, source = _open_store(project_path, resume)
+    return store.path, store, source
 
 
 def _open_store(path: Path, resume: bool) -> tuple[ProjectStore, Path | None]:

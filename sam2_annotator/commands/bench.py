@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sam2_annotator.commands._common import add_model_arguments
+from sam2_annotator.commands.bench_video import add_video_arguments
 from sam2_annotator.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Latency protocol of 'Deploying Vision Foundation AI Models on the Edge' "
         "(section 4): first call vs steady state, identical input then varying images and "
         "numbers of points, engine vs bare session.run, PyTorch eager when installed, peak RSS. "
-        "Writes results.json, results.md and three PNG plots to --out.",
+        "Writes results.json, results.md and three PNG plots to --out. With --video SOURCE: "
+        "the cost of tracking a frame instead, split by graph, next to PyTorch's "
+        "SAM2VideoPredictor.",
     )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     parser.add_argument(
@@ -92,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="PT",
         help="the .pt checkpoint the model was exported from (PyTorch column of "
-        "models exported from trained weights)",
+        "models exported from trained weights; also for --video)",
     )
     parser.add_argument(
         "--compare",
@@ -103,10 +106,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random prompts")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_arguments(parser)
+    add_video_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.video is not None:
+        from sam2_annotator.commands.bench_video import run_video
+
+        return run_video(args)
     from tqdm import tqdm
 
     from sam2_annotator.bench import report

@@ -6,16 +6,19 @@
 ``_forward_sam_heads``, ``_encode_new_memory``); the numeric work runs in the exported graphs
 (see :mod:`sam2_annotator.engine.video_graphs`), the bookkeeping here, in numpy.
 
-The memory bank of an object is :class:`ObjectMemory`, a plain dataclass that mirrors the
-reference's ``output_dict``: ``cond`` (frames with prompts: always in the memory) and
+The memory bank of an object is :class:`~.memory_bank.ObjectMemory`, a plain dataclass that
+mirrors the reference's ``output_dict``: ``cond`` (frames with prompts: always in the memory) and
 ``non_cond`` (tracked frames: the ``num_maskmem - 1`` most recent relative to the current frame
-are used), each frame's :class:`FrameOutput` holding its mask memory (bfloat16, as the reference
-stores it), object pointer, object score and low-resolution mask logits. Object pointers of up to
-``max_obj_ptrs_in_encoder`` frames enter the attention with their signed frame distance.
+are used), each frame's :class:`~.memory_bank.FrameOutput` holding its mask memory (bfloat16, as
+the reference stores it), object pointer, object score and low-resolution mask logits. Object
+pointers of up to ``max_obj_ptrs_in_encoder`` frames enter the attention with their signed frame
+distance. ``TrackerOptions.memory_frames`` below SAM2's 6 is an approximate, faster memory.
 
 Objects are independent (the reference runs each object's slice alone); the frame features are
 computed once per frame for all of them and kept in an embedding cache (RAM budget, optional
-disk level), so re-propagating after a correction runs no encoder.
+disk level), so re-propagating after a correction runs no encoder. The cache's RAM budget bounds
+what the features take (16 MiB a frame); the current frame's features are kept outside it, so
+even a budget of 0 encodes each frame once per visit.
 """
 
 from __future__ import annotations
@@ -29,6 +32,15 @@ import numpy as np
 
 from sam2_annotator.engine import postprocess
 from sam2_annotator.engine.cache import EmbeddingCache, MemoryCache
+from sam2_annotator.engine.memory_bank import (
+    FrameOutput,
+    ObjectMemory,
+    bank_nbytes,
+    from_bfloat16,
+    select_closest_cond_frames,
+    select_memories,
+    to_bfloat16,
+)
 from sam2_annotator.engine.preprocess import transform_coords
 from sam2_annotator.engine.providers import SessionConfig, create_session
 from sam2_annotator.engine.types import (
@@ -43,49 +55,26 @@ from sam2_annotator.engine.video_graphs import VideoConfig, VideoModel
 from sam2_annotator.engine.video_io import FrameSource, frame_key, preprocess_frame
 from sam2_annotator.errors import PromptError, UserError
 
+__all__ = [
+    "FrameOutput",
+    "FrameResult",
+    "FrameTimings",
+    "ObjectMemory",
+    "TrackerOptions",
+    "VideoTracker",
+    "from_bfloat16",
+    "select_closest_cond_frames",
+    "select_memories",
+    "to_bfloat16",
+    "tracker_from_folder",
+]
+
 log = logging.getLogger(__name__)
 
 #: The logit SAM2 gives every pixel of an absent object (``sam2_base.NO_OBJ_SCORE``).
 NO_OBJ_SCORE = -1024.0
 #: Default RAM budget for frame features (about 16 MiB a frame).
 DEFAULT_CACHE_BYTES = 1 << 30
-
-
-def to_bfloat16(x: np.ndarray) -> np.ndarray:
-    """float32 -> bfloat16 bits (uint16), nearest-even rounding as ``tensor.to(torch.bfloat16)``."""
-    bits = np.ascontiguousarray(x, np.float32).view(np.uint32)
-    rounded = bits + (np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1)))
-    out = (rounded >> np.uint32(16)).astype(np.uint16)
-    nan = np.isnan(x)
-    if nan.any():
-        out[nan] = np.uint16(0x7FC0)
-    return out
-
-
-def from_bfloat16(bits: np.ndarray) -> np.ndarray:
-    return (bits.astype(np.uint32) << np.uint32(16)).view(np.float32)
-
-
-@dataclass
-class FrameOutput:
-    """One object's result on one frame (the reference's compact ``current_out``)."""
-
-    pred_masks: np.ndarray  # [256, 256] float32 low-res logits (NO_OBJ_SCORE when absent)
-    obj_ptr: np.ndarray  # [256] float32
-    object_score: float
-    maskmem_bf16: np.ndarray | None = None  # [64, 64, 64] uint16 bfloat16 bits
-
-    @property
-    def maskmem_features(self) -> np.ndarray | None:
-        return None if self.maskmem_bf16 is None else from_bfloat16(self.maskmem_bf16)
-
-
-@dataclass
-class ObjectMemory:
-    """An object's memory bank: ``output_dict`` of the reference (frame index -> output)."""
-
-    cond: dict[int, FrameOutput] = field(default_factory=dict)
-    non_cond: dict[int, FrameOutput] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,6 +139,17 @@ class TrackerOptions:
     #: A click on an already tracked frame makes it a conditioning frame (the reference's default
     #: is False: the click then only changes that frame until the next propagation overwrites it).
     add_all_frames_to_correct_as_cond: bool = False
+    #: Tracked (non-conditioning) frames in the memory: None = SAM2's ``num_maskmem - 1`` (6),
+    #: exact. Fewer is faster and APPROXIMATE (masks differ from SAM2's).
+    memory_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.memory_frames is not None and self.memory_frames < 0:
+            raise UserError(f"memory frames must be 0 or more, got {self.memory_frames}")
+
+    def is_approximate(self, config: VideoConfig) -> bool:
+        """Whether these options depart from SAM2's memory (reduced memory)."""
+        return self.memory_frames is not None and self.memory_frames < config.num_maskmem - 1
 
 
 class VideoTracker:
@@ -178,18 +178,38 @@ class VideoTracker:
         self.cache = cache if cache is not None else MemoryCache(DEFAULT_CACHE_BYTES)
         self.objects: dict[int, TrackedObject] = {}
         self._frame_keys: dict[int, str] = {}
+        #: The last frame's features, outside the cache budget (its decoder and memory encoder
+        #: both need them, whatever the budget).
+        self._current: tuple[int, Embedding] | None = None
         self._timings = FrameTimings()
         self.encoder_runs = 0
+
+    @property
+    def cache_nbytes(self) -> int:
+        """Bytes of frame features the cache holds in RAM (bounded by its budget)."""
+        level = self.cache.memory if isinstance(self.cache, EmbeddingCache) else self.cache
+        return level.nbytes
+
+    @property
+    def bank_nbytes(self) -> int:
+        """Bytes the objects' memory banks hold (grows with the tracked frames, as SAM2's)."""
+        return sum(bank_nbytes(o.memory) + bank_nbytes(o.temp) for o in self.objects.values())
 
     # -- frame features ----------------------------------------------------------------------
 
     def features(self, frame_idx: int) -> Embedding:
         """The frame's image features (from the cache when possible)."""
+        if self._current is not None and self._current[0] == frame_idx:
+            return self._current[1]
         key = self._frame_keys.get(frame_idx)
-        if key is not None:
-            emb = self.cache.get(key)
-            if emb is not None:
-                return emb
+        emb = None if key is None else self.cache.get(key)
+        if emb is None:
+            emb = self._encode(frame_idx)
+        self._current = (frame_idx, emb)
+        return emb
+
+    def _encode(self, frame_idx: int) -> Embedding:
+        """Decode the frame; its features from the cache by content, else an encoder run."""
         rgb = self.source.read(frame_idx)
         key = frame_key(rgb)
         self._frame_keys[frame_idx] = key
@@ -330,8 +350,13 @@ class VideoTracker:
         reverse: bool = False,
         cancelled: Callable[[], bool] | None = None,
     ) -> Iterator[FrameResult]:
-        """``propagate_in_video``: yield every processed frame's logits, in processing order."""
-        self.preflight()
+        """``propagate_in_video``: yield every processed frame's logits, in processing order.
+
+        The first frame's timings include the preflight (the prompted frames' memory encoder).
+        """
+        start = time.perf_counter()
+        self._timings = FrameTimings()
+        self.preflight()  # its memory encoder runs count towards the first frame
         if start_frame_idx is None:
             start_frame_idx = min(t for obj in self.objects.values() for t in obj.memory.cond)
         if max_frame_num_to_track is None:
@@ -345,8 +370,9 @@ class VideoTracker:
         for frame_idx in order:
             if cancelled is not None and cancelled():
                 return
-            start = time.perf_counter()
-            self._timings = FrameTimings()
+            if frame_idx != order[0]:
+                start = time.perf_counter()
+                self._timings = FrameTimings()
             low_res, scores = {}, {}
             for obj_id, obj in self.objects.items():
                 if frame_idx in obj.memory.cond:
@@ -460,7 +486,7 @@ class VideoTracker:
         self, memory: ObjectMemory, frame_idx: int, emb: Embedding, reverse: bool
     ) -> np.ndarray:
         spatial, pointers, t_diff_max = select_memories(
-            memory, frame_idx, reverse, self.config, self.num_frames
+            memory, frame_idx, reverse, self.config, self.num_frames, self.options.memory_frames
         )
         if not spatial:
             raise UserError(f"no memory to track frame {frame_idx} from")
@@ -486,82 +512,6 @@ class VideoTracker:
         )
         self._timings.memory_attention += (time.perf_counter() - start) * 1000.0
         return pix_feat
-
-
-def select_memories(
-    memory: ObjectMemory, frame_idx: int, reverse: bool, cfg: VideoConfig, num_frames: int
-) -> tuple[list[tuple[int, FrameOutput]], list[tuple[int, np.ndarray]], int]:
-    """What ``_prepare_memory_conditioned_features`` attends to on ``frame_idx``.
-
-    Returns (tpos index, output) of the spatial memories in the reference's order, (signed
-    frame distance, pointer) of the object pointers, and ``t_diff_max``.
-    """
-    selected, unselected = select_closest_cond_frames(
-        frame_idx, memory.cond, cfg.max_cond_frames_in_attn
-    )
-    t_pos_and_prevs: list[tuple[int, FrameOutput | None]] = [(0, out) for out in selected.values()]
-    stride = cfg.memory_temporal_stride_for_eval
-    for t_pos in range(1, cfg.num_maskmem):
-        t_rel = cfg.num_maskmem - t_pos
-        if t_rel == 1:
-            prev = frame_idx + t_rel if reverse else frame_idx - t_rel
-        elif not reverse:
-            prev = ((frame_idx - 2) // stride) * stride - (t_rel - 2) * stride
-        else:
-            prev = -(-(frame_idx + 2) // stride) * stride + (t_rel - 2) * stride
-        out = memory.non_cond.get(prev)
-        if out is None:
-            out = unselected.get(prev)
-        t_pos_and_prevs.append((t_pos, out))
-    spatial = [
-        (cfg.num_maskmem - t_pos - 1, prev) for t_pos, prev in t_pos_and_prevs if prev is not None
-    ]
-
-    max_ptrs = min(num_frames, cfg.max_obj_ptrs_in_encoder)
-    sign = -1 if reverse else 1
-    if cfg.only_obj_ptrs_in_the_past_for_eval:
-        ptr_cond = {
-            t: out for t, out in selected.items() if (t >= frame_idx if reverse else t <= frame_idx)
-        }
-    else:
-        ptr_cond = selected
-    pointers = [
-        (
-            (frame_idx - t) * sign if cfg.use_signed_tpos_enc_to_obj_ptrs else abs(frame_idx - t),
-            out.obj_ptr,
-        )
-        for t, out in ptr_cond.items()
-    ]
-    for t_diff in range(1, max_ptrs):
-        t = frame_idx + t_diff if reverse else frame_idx - t_diff
-        if t < 0 or t >= num_frames:
-            break
-        out = memory.non_cond.get(t, unselected.get(t))
-        if out is not None:
-            pointers.append((t_diff, out.obj_ptr))
-    return spatial, pointers, max_ptrs - 1
-
-
-def select_closest_cond_frames(
-    frame_idx: int, cond_outputs: dict[int, FrameOutput], max_cond_frame_num: int
-) -> tuple[dict[int, FrameOutput], dict[int, FrameOutput]]:
-    """``sam2_utils.select_closest_cond_frames``, for plain dicts."""
-    if max_cond_frame_num == -1 or len(cond_outputs) <= max_cond_frame_num:
-        return cond_outputs, {}
-    if max_cond_frame_num < 2:
-        raise ValueError("max_cond_frames_in_attn must allow 2+ conditioning frames")
-    selected: dict[int, FrameOutput] = {}
-    before = max((t for t in cond_outputs if t < frame_idx), default=None)
-    if before is not None:
-        selected[before] = cond_outputs[before]
-    after = min((t for t in cond_outputs if t >= frame_idx), default=None)
-    if after is not None:
-        selected[after] = cond_outputs[after]
-    remain = max_cond_frame_num - len(selected)
-    rest = sorted((t for t in cond_outputs if t not in selected), key=lambda x: abs(x - frame_idx))
-    selected.update((t, cond_outputs[t]) for t in rest[:remain])
-    unselected = {t: v for t, v in cond_outputs.items() if t not in selected}
-    return selected, unselected
 
 
 def tracker_from_folder(

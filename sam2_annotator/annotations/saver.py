@@ -10,6 +10,9 @@ generation; :attr:`saved_generation` tells which one is on disk.
 
 Results (success or :class:`~.atomic.ProjectSaveError`) go to ``on_result`` *on the saver
 thread*; a Qt front end forwards them through a queued signal. No Qt here.
+
+``writer`` turns a snapshot into a file (default :func:`write_snapshot`, the COCO project); the
+sequence mode passes its own, so both kinds of project share one saver.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sam2_annotator.annotations.atomic import write_atomic
 from sam2_annotator.annotations.coco_io import dumps, project_to_coco
@@ -31,10 +35,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What to write: a :meth:`~.model.Project.snapshot` (never edited afterwards) and where."""
+    """What to write: a :meth:`~.model.Project.snapshot` (never edited afterwards) and where.
+
+    With a custom ``writer`` (see the module docstring), ``project`` is whatever it writes."""
 
     generation: int
-    project: Project
+    project: Project | Any
     path: Path
 
 
@@ -61,8 +67,13 @@ def write_snapshot(snapshot: Snapshot) -> None:
 class BackgroundSaver:
     """See the module docstring. Call :meth:`close` when done (it writes what is pending)."""
 
-    def __init__(self, on_result: Callable[[SaveResult], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_result: Callable[[SaveResult], None] | None = None,
+        writer: Callable[[Snapshot], None] = write_snapshot,
+    ) -> None:
         self.on_result = on_result
+        self._writer = writer
         self._lock = threading.Condition()
         self._pending: Snapshot | None = None
         self._writing: Snapshot | None = None
@@ -134,12 +145,11 @@ class BackgroundSaver:
                 except Exception:
                     log.exception("the save-result callback failed")
 
-    @staticmethod
-    def _write(snapshot: Snapshot) -> SaveResult:
+    def _write(self, snapshot: Snapshot) -> SaveResult:
         start = time.perf_counter()
         error: ProjectError | None = None
         try:
-            write_snapshot(snapshot)
+            self._writer(snapshot)
         except ProjectError as exc:
             log.error("saving %s failed: %s", snapshot.path, exc)
             error = exc

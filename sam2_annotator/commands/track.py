@@ -118,6 +118,8 @@ def read_prompts(path: Path) -> list[ObjectPrompt]:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from sam2_annotator.annotations.masks import mask_to_rle
+    from sam2_annotator.annotations.track_coco import TrackAnnotation
     from sam2_annotator.commands._common import model_files_from_args
     from sam2_annotator.engine.providers import SessionConfig, parse_provider_list
     from sam2_annotator.engine.tracker import VideoTracker
@@ -161,14 +163,14 @@ def run(args: argparse.Namespace) -> int:
     start = min(p.frame for p in prompts)
     max_track = None if args.frames is None else args.frames - 1
     records: list[dict[str, Any]] = []
-    coco_masks: list[tuple[int, int, np.ndarray]] = []
+    coco_masks: list[TrackAnnotation] = []
     started = time.perf_counter()
     for result in tracker.propagate(start, max_track, reverse=args.reverse):
         masks = result.masks()
         for obj_id, mask in masks.items():
             write_mask_png(folders[obj_id] / f"{result.frame_idx:05d}.png", mask)
             if args.coco is not None and mask.any():
-                coco_masks.append((result.frame_idx, obj_id, mask))
+                coco_masks.append(TrackAnnotation(result.frame_idx, obj_id, mask_to_rle(mask)))
         t = result.timings
         present = sum(1 for m in masks.values() if m.any())
         print(
@@ -197,37 +199,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_coco(path: Path, source: Any, frames: list[int], masks: list[tuple[int, int, Any]]):
-    """COCO: one image per processed frame, one RLE annotation per present object and frame."""
-    from sam2_annotator.annotations.masks import mask_to_rle
+def write_coco(path: Path, source: Any, frames: list[int], masks: list[Any]) -> None:
+    """COCO: one image per processed frame, one RLE annotation per present object and frame
+    (``masks``: :class:`~sam2_annotator.annotations.track_coco.TrackAnnotation`)."""
+    from sam2_annotator.annotations.track_coco import track_coco, write_track_coco
 
-    height, width = source.frame_hw
-    images = [
-        {"id": f + 1, "file_name": f"{f:05d}.jpg", "width": width, "height": height, "frame": f}
-        for f in sorted(frames)
-    ]
-    annotations = []
-    for frame, obj_id, mask in sorted(masks, key=lambda m: (m[0], m[1])):
-        rle = mask_to_rle(mask)
-        annotations.append(
-            {
-                "id": len(annotations) + 1,
-                "image_id": frame + 1,
-                "category_id": 1,
-                "segmentation": rle.to_coco(),
-                "area": rle.area,
-                "bbox": list(rle.bbox),
-                "iscrowd": 0,
-                "track_id": obj_id,
-            }
-        )
-    data = {
-        "info": {"description": f"tracked with sam2-annotator from {source.name}"},
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": 1, "name": "object", "supercategory": ""}],
-    }
-    try:
-        Path(path).write_text(json.dumps(data) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    description = f"tracked with sam2-annotator from {source.name}"
+    write_track_coco(path, track_coco(frames, masks, source.frame_hw, description))

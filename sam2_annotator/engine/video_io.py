@@ -75,6 +75,11 @@ class FrameSource(ABC):
     def close(self) -> None:  # noqa: B027 - optional for subclasses
         """Release the decoder (file sources)."""
 
+    @property
+    def fps(self) -> float | None:
+        """Frames per second when the container says (``None`` for a folder of frames)."""
+        return None
+
 
 class FolderSource(FrameSource):
     """A folder of images, sorted by file name."""
@@ -138,6 +143,8 @@ class VideoFileSource(FrameSource):
         self._hw = (int(frame.shape[0]), int(frame.shape[1]))
         self._last = (0, frame)
         self._count = count if count > 0 else self._count_frames()
+        rate = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self._fps = rate if 0.0 < rate < 1000.0 else None
 
     def _count_frames(self) -> int:
         capture = self._cv2.VideoCapture(str(self.path))
@@ -149,6 +156,10 @@ class VideoFileSource(FrameSource):
 
     def __len__(self) -> int:
         return self._count
+
+    @property
+    def fps(self) -> float | None:
+        return self._fps
 
     @property
     def frame_hw(self) -> tuple[int, int]:

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         "path",
         nargs="?",
         type=Path,
-        help="an image, a folder of images (annotated in its annotations.json) or a COCO file",
+        help="an image, a folder of images (annotated in its annotations.json), a COCO file, "
+        "or a video (opened as a sequence to track objects through)",
     )
     parser.add_argument("--model", type=Path, metavar="DIR", help="model folder (ONNX pair)")
     parser.add_argument(

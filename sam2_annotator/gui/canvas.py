@@ -247,6 +247,16 @@ class Canvas(QGraphicsView):
         self.hint.setVisible(self._image is None)
         self._place_badges()
 
+    def set_frame(self, pyramid: Sequence[QImage]) -> None:
+        """Swap the pixels for another frame of the same size, keeping zoom, pan and overlays
+        (the sequence mode's scrubbing); a first or differently sized frame is a new image."""
+        if self._image is None or self._image_size != (pyramid[0].width(), pyramid[0].height()):
+            self.set_image(pyramid)
+            return
+        self.scene().removeItem(self._image)
+        self._image = ImageItem(pyramid)
+        self.scene().addItem(self._image)
+
     def set_prompt(self, points: np.ndarray, labels: np.ndarray, box: np.ndarray | None) -> None:
         """Show the current prompt's markers (replacing the previous ones)."""
         self.clear_prompt()

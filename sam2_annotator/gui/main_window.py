@@ -5,12 +5,11 @@ Data flow. A click on the :class:`~.canvas.Canvas` goes to the Qt-free
 request id; the window sends it to the worker and the markers appear at once. The worker answers
 with :attr:`~.worker.InferenceWorker.decoded`; the controller applies a result only if its id is
 still the latest and it is for the image on screen (anything else is stale and dropped).
-Accepting asks for a label and saves through the
-:class:`~sam2_annotator.annotations.ProjectStore` in one transaction (undoable; written by the
-background saver); the store's change callbacks refresh the views. Per-image state lives in
-:class:`~sam2_annotator.app.image_states.ImageStates`, which the file list and status bar display.
-Polygon, brush and eraser are mask operations in :mod:`sam2_annotator.app.tools`, drawn by the
-:class:`~.tool_layer.ToolLayer`. The commands themselves are the table in :mod:`.actions`.
+Accepting asks for a label and saves through the :class:`~sam2_annotator.annotations.ProjectStore`
+in one transaction (undoable; written by the background saver); the store's change callbacks
+refresh the views. Per-image state lives in :class:`~sam2_annotator.app.image_states.ImageStates`,
+which the file list and status bar display. Polygon, brush and eraser are mask operations in
+:mod:`sam2_annotator.app.tools`, drawn by :mod:`.tool_layer`; the commands are in :mod:`.actions`.
 """
 
 from __future__ import annotations
@@ -230,6 +229,8 @@ class MainWindow(QMainWindow):
 
     @reports_errors
     def open_path(self, path: str | Path | Sequence[str | Path]) -> None:
+        if self.opening.open_sequence_path(path):  # a video or a .sam2-track.json
+            return
         resume = True
         if isinstance(path, (str, Path)):
             sidecar = resume_candidate(path)

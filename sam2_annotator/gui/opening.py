@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QFileDialog
 
+from sam2_annotator.app.sequence_io import is_sequence_project, is_video_file, source_for_project
 from sam2_annotator.app.workspace import Workspace
 from sam2_annotator.engine.image_io import IMAGE_EXTENSIONS
+from sam2_annotator.engine.providers import SessionConfig, parse_provider_list
+from sam2_annotator.engine.video_io import VIDEO_EXTENSIONS
 from sam2_annotator.gui.export_dialog import run_export_dialog
 
 if TYPE_CHECKING:
     from sam2_annotator.gui.main_window import MainWindow
+    from sam2_annotator.gui.sequence_window import SequenceWindow
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,8 @@ class OpenCommands:
     def __init__(self, window: MainWindow) -> None:
         self.window = window
         self.export_dialog = None
+        #: The open sequence (video) window, if any: one at a time (each holds a tracker).
+        self.sequence_window: SequenceWindow | None = None
 
     def choose_images(self) -> None:
         patterns = " ".join(f"*{ext}" for ext in sorted(IMAGE_EXTENSIONS))
@@ -51,6 +57,62 @@ class OpenCommands:
         )
         if path:
             self.window.open_path(path)
+
+    def choose_video(self) -> None:
+        patterns = " ".join(f"*{ext}" for ext in VIDEO_EXTENSIONS)
+        path, _ = QFileDialog.getOpenFileName(
+            self.window, "Open a video", "", f"Videos ({patterns});;Sequence projects "
+            "(*.sam2-track.json);;All files (*)"
+        )  # fmt: skip
+        if path:
+            self.window.open_path(path)
+
+    def choose_frame_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Open a folder of video frames")
+        if folder:
+            self.open_sequence(Path(folder))
+
+    def open_sequence_path(self, path: object) -> bool:
+        """Open ``path`` in the sequence window if it is a video or a sequence project (the main
+        window's open path, the command line and drops go through here first)."""
+        if not isinstance(path, (str, Path)):
+            return False
+        if is_sequence_project(path):
+            self.open_sequence(source_for_project(path))
+            return True
+        if is_video_file(path):
+            self.open_sequence(Path(path))
+            return True
+        return False
+
+    def open_sequence(self, source: Path) -> SequenceWindow:
+        """A video file or a folder of frames, as a sequence to track objects through."""
+        from sam2_annotator.gui.sequence_window import SequenceWindow
+
+        window, settings = self.window, self.window.settings
+        config = window.models.session_config or SessionConfig(
+            providers=tuple(parse_provider_list(settings.providers or "auto")),
+            threads=settings.threads,
+        )
+        model_dir = window.model.folder if window.model is not None else None
+        if model_dir is None:
+            model_dir = window.models.configured_model()
+        if self.sequence_window is not None:
+            self.sequence_window.close()
+        sequence = SequenceWindow(Path(source), model_dir, settings, config)
+        sequence.closed.connect(lambda: self._sequence_closed(sequence))
+        sequence.show()
+        self.sequence_window = sequence
+        if Path(source).is_file():
+            settings.add_recent(str(Path(source).resolve()))
+            settings.save()
+            self.rebuild_recent_menu()
+        return sequence
+
+    def _sequence_closed(self, sequence: SequenceWindow) -> None:
+        # no deleteLater: the window has no Qt parent, so dropping the reference frees it
+        if self.sequence_window is sequence:
+            self.sequence_window = None
 
     def rebuild_recent_menu(self) -> None:
         menu, settings = self.window.recent_menu, self.window.settings

@@ -85,8 +85,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
     """Print the stall and latency figures the end-to-end tests measured."""
     import sys
 
-    module = sys.modules.get("tests.gui.test_main_window")
-    figures = getattr(module, "FIGURES", None)
-    if figures:
-        for name, value in figures.items():
-            terminalreporter.write_line(f"gui: {name}: {value:.1f}")
+    for name in ("tests.gui.test_main_window", "tests.gui.test_sequence_window"):
+        figures = getattr(sys.modules.get(name), "FIGURES", None)
+        for figure, value in (figures or {}).items():
+            terminalreporter.write_line(f"gui: {figure}: {value:.1f}")

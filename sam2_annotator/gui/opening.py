@@ -100,7 +100,7 @@ class OpenCommands:
         if self.sequence_window is not None:
             self.sequence_window.close()
         sequence = SequenceWindow(Path(source), model_dir, settings, config)
-        sequence.closed.connect(lambda: self._sequence_closed(sequence))
+        sequence.closed.connect(self._sequence_closed)
         sequence.show()
         self.sequence_window = sequence
         if Path(source).is_file():
@@ -109,10 +109,10 @@ class OpenCommands:
             self.rebuild_recent_menu()
         return sequence
 
-    def _sequence_closed(self, sequence: SequenceWindow) -> None:
-        # no deleteLater: the window has no Qt parent, so dropping the reference frees it
-        if self.sequence_window is sequence:
-            self.sequence_window = None
+    def _sequence_closed(self) -> None:
+        # only the current one can close (a previous one is closed before the next opens); no
+        # deleteLater: the window has no Qt parent, so dropping the reference frees it
+        self.sequence_window = None
 
     def rebuild_recent_menu(self) -> None:
         menu, settings = self.window.recent_menu, self.window.settings

@@ -166,19 +166,29 @@ class ObjectsPanel(QWidget):
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
         self._updating = False
+        self._active: int | None = None
 
     def refresh(self, model: SequenceModel, active: int | None) -> None:
+        """Show ``model``'s objects. Rebuilt only when the objects changed (during propagation
+        only the counts change: the texts are updated in place, the selection stays)."""
         self._updating = True
         try:
-            self.list.clear()
-            for track_id in sorted(model.objects):
-                obj = model.objects[track_id]
-                item = QListWidgetItem(swatch(obj.color), self.text(obj, model))
-                item.setData(Qt.ItemDataRole.UserRole, track_id)
-                self.list.addItem(item)
-                if track_id == active:
+            ids = sorted(model.objects)
+            if ids != self.ids():
+                self.list.clear()
+                for track_id in ids:
+                    item = QListWidgetItem()
+                    item.setData(Qt.ItemDataRole.UserRole, track_id)
+                    self.list.addItem(item)
+            for row, track_id in enumerate(ids):
+                obj, item = model.objects[track_id], self.list.item(row)
+                item.setIcon(swatch(obj.color))
+                item.setText(self.text(obj, model))
+                if track_id == active and self.list.currentItem() is not item:
                     self.list.setCurrentItem(item)
-                    self.label_edit.setText(obj.label)
+            if active != self._active and active in model.objects:
+                self.label_edit.setText(model.objects[active].label)  # not while typing
+            self._active = active
             self.delete_button.setEnabled(active is not None)
         finally:
             self._updating = False

@@ -89,7 +89,6 @@ class SequenceWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self.setObjectName("sequenceWindow")
-        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
         self.source_path = Path(source).expanduser().resolve()
         self.project_path = project_path_for(self.source_path)
         self.model_dir = model_dir
@@ -534,6 +533,9 @@ class SequenceWindow(QMainWindow):
             return
         self._shut_down = True
         self.play_timer.stop()
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.disconnect(self.shutdown)  # the app must not keep a closed window
         self.worker.shutdown()
         if self.saver is not None:
             self.saver.close()

@@ -299,7 +299,7 @@ class SequenceWorker(QObject):
                 self.failed.emit(
                     WorkerError("internal", f"internal error: {exc}", user_error=False)
                 )
-        tracker = self._tracker
+        tracker, self._tracker = self._tracker, None  # its sessions and frame features go now
         if tracker is not None:
             tracker.source.close()
         log.debug("sequence tracker lane stopped")

@@ -146,7 +146,7 @@ def test_click_propagate_scrub_correct_save_export_and_reopen(qtbot, frames, vid
     assert window.worker.encoder_runs == 4
     FIGURES["propagated frame ms"] = float(np.mean([s.wall_ms for s in steps[1:]]))
     FIGURES["longest GUI stall during propagation ms"] = stall
-    assert stall < 1000.0, f"the GUI stalled {stall:.0f} ms while propagating"
+    assert stall < 500.0, f"the GUI stalled {stall:.0f} ms while propagating"
 
     # a correction on frame 2 (a negative click), then propagate forward again from there
     QTest.keyClick(window, Qt.Key.Key_Right)
@@ -257,7 +257,13 @@ def test_the_main_window_opens_a_video_as_a_sequence(qtbot, tmp_path, video_mode
     window.toggle_play()
     assert not window.play_timer.isActive()
     assert str(video) in main.settings.recent_projects
-    window.close()
+    main.open_path(video)  # one sequence at a time: the first window closes (its worker stops)
+    second = main.opening.sequence_window
+    assert second is not None and second is not window and not window.isVisible()
+    assert not window.worker._thread.isRunning()
+    qtbot.addWidget(second)
+    qtbot.waitUntil(lambda: second.shown is not None, timeout=OPEN_MS)
+    second.close()
     assert main.opening.sequence_window is None
     assert not project_path_for(video).exists()
 
@@ -273,6 +279,13 @@ def test_the_action_table_has_unique_shortcuts_and_live_handlers(qtbot, frames) 
             assert shortcut not in seen, f"{shortcut} used by {seen[shortcut]} and {spec.name}"
             seen[shortcut] = spec.name
         assert callable(resolve(window, spec.handler)), spec.handler
+    # typing a label types it: letters, digits and arrows are not taken by the shortcuts
+    window.objects.label_edit.setFocus()
+    QTest.keyClicks(window.objects.label_edit, "Np 2")
+    QTest.keyClick(window.objects.label_edit, Qt.Key.Key_Left)
+    QTest.keyClick(window.objects.label_edit, Qt.Key.Key_Backspace)
+    assert window.objects.label_edit.text() == "Np2" and window.model.objects == {}
+    assert window.frame == 0
 
 
 def test_a_file_that_is_not_a_video_gives_one_clear_message(qtbot, tmp_path) -> None:
@@ -285,3 +298,25 @@ def test_a_file_that_is_not_a_video_gives_one_clear_message(qtbot, tmp_path) -> 
     assert "cannot open video" in window.error_box.text()
     assert "cannot be opened" in window.canvas.hint.text()
     assert window.model is None and broken.read_bytes() == b"this is not a video"
+
+
+def test_objects_are_created_chosen_relabelled_and_deleted(qtbot, frames) -> None:
+    window = open_window(qtbot, frames, None)  # objects need no model
+    window.objects.label_edit.setText("rabbit")
+    window.objects.new_button.click()
+    QTest.keyClick(window, Qt.Key.Key_N)  # the next object, with the label typed
+    assert [(o.track_id, o.label) for o in window.model.objects.values()] == [
+        (1, "rabbit"), (2, "rabbit")]  # fmt: skip
+    assert window.session.active_track == 2
+    QTest.keyClick(window, Qt.Key.Key_1)
+    assert window.session.active_track == 1
+    assert window.objects.list.currentItem().text().startswith("#1 rabbit")
+    window.objects.label_edit.setText("bird")
+    QTest.keyClick(window.objects.label_edit, Qt.Key.Key_Return)
+    assert window.model.objects[1].label == "bird"
+    assert window.objects.list.item(0).text() == "#1 bird — 0 frames, 0 clicked"
+    window.delete_object(confirm=False)
+    assert list(window.model.objects) == [2] and window.session.active_track == 2
+    assert window.objects.ids() == [2]
+    window.saver.flush()
+    assert [o.track_id for o in read_project(project_path_for(frames)).objects.values()] == [2]

@@ -258,6 +258,10 @@ def session_options(config: SessionConfig) -> ort.SessionOptions:
     # ORT's own warnings (e.g. "Error merging shape info" on exported SAM2 graphs) are noise to a
     # user; real failures still raise. Our own logging says what matters.
     options.log_severity_level = 3
+    # No memory pattern: with it ONNX Runtime plans one block for all of a run's activations and
+    # keeps it, which made the SAM2 encoder's peak RSS ~550 MB higher (docs/BENCHMARKS.md,
+    # "Memory") for no measurable speed-up on CPU.
+    options.enable_mem_pattern = False
     if config.threads > 0:
         options.intra_op_num_threads = config.threads
     return options

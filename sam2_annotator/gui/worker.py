@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
+from sam2_annotator.app.preload import PreloadSlot, file_signature
 from sam2_annotator.engine.cache import DiskCache, EmbeddingCache, MemoryCache, cache_key
 from sam2_annotator.engine.image_io import image_hash, load_image
 from sam2_annotator.engine.predictor import CancelToken
@@ -188,6 +189,7 @@ class InferenceWorker(QObject):
         self._loading_model = False
         self._current: _Current | None = None
         self._upcoming: tuple[str, ...] = ()
+        self._preload = PreloadSlot()
         self._prefetch = max(0, prefetch)
         self._pending: DecodeRequest | None = None
         self._keys: dict[str, str] = {}
@@ -453,9 +455,13 @@ class InferenceWorker(QObject):
     def _load_current(self, path: str) -> None:
         start = time.perf_counter()
         try:
-            rgb = load_image(path)
-            key = cache_key(image_hash(rgb))
-            pyramid = build_pyramid(rgb)
+            preloaded = self._preload.take(path)  # the prefetch decoded it moments ago
+            if preloaded is not None:
+                rgb, key, pyramid = preloaded
+            else:
+                rgb = load_image(path)
+                key = cache_key(image_hash(rgb))
+                pyramid = build_pyramid(rgb)
         except UserError as exc:
             with self._cond:
                 if self._current is not None and self._current.path == path:
@@ -509,6 +515,7 @@ class InferenceWorker(QObject):
     def _prefetch_one(self, active: _ActiveEncode, model: _LoadedModel) -> None:
         path = active.path
         try:
+            signature = file_signature(path)
             try:
                 rgb = load_image(path)
             except UserError as exc:
@@ -520,6 +527,9 @@ class InferenceWorker(QObject):
             key = cache_key(image_hash(rgb))
             with self._cond:
                 self._keys[path] = key
+                is_next = self._upcoming[:1] == (path,)
+            if is_next:
+                self._preload.offer(path, signature, (rgb, key, build_pyramid(rgb)))
             result = self._embed(active, rgb, key, model)
         finally:
             self._end_encode(active)

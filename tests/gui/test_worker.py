@@ -8,6 +8,7 @@ answers the parity and error tests.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -297,3 +298,43 @@ def test_reloading_the_model_while_encoding(qtbot, fake, fake_worker, image_dir)
     # No encode started with the old model once the new one was asked for.
     assert fake.log == [("encode", path), ("cancelled", path), ("encode", path), ("encoded", path)]
     assert worker.is_encoded(path)
+
+
+def test_the_next_image_is_shown_from_the_prefetch_without_decoding_it_again(
+    qtbot, fake, image_dir, monkeypatch
+) -> None:
+    """The prefetch decoded the next image's file to encode it; going there reuses those
+    pixels (one ``load_image`` per file), unless the file changed since."""
+    from sam2_annotator.gui import worker as worker_module
+
+    loads: list[str] = []
+    real_load = worker_module.load_image
+
+    def counting_load(path, *args, **kwargs):
+        loads.append(str(path))
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "load_image", counting_load)
+    worker = start_fake_worker(qtbot, fake, prefetch=2)
+    events = _events(worker)
+    try:
+        truck, groceries, cars = _paths(image_dir, "truck", "groceries", "cars")
+        fake.release_all()  # encodes return at once: this test is about pixels, not order
+        worker.set_focus(truck, [groceries, cars])
+        qtbot.waitUntil(lambda: worker.is_encoded(groceries), timeout=FAKE_MS)
+        with qtbot.waitSignal(worker.image_loaded, timeout=FAKE_MS) as shown:
+            worker.set_focus(groceries, [cars])
+        assert shown.args[0].path == groceries
+        assert shown.args[0].width == 800  # groceries is 800x534: its own pixels
+        assert loads.count(groceries) == 1  # by the prefetch only
+        qtbot.waitUntil(lambda: worker.is_encoded(cars), timeout=FAKE_MS)
+        # cars changes on disk after its prefetch: going there decodes the new file.
+        stat = Path(cars).stat()
+        os.utime(cars, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        with qtbot.waitSignal(worker.image_loaded, timeout=FAKE_MS):
+            worker.set_focus(cars, [])
+        assert loads.count(cars) == 2
+        assert any(e.path == groceries and e.state == "ready" for e in events)
+    finally:
+        fake.release_all()
+        assert worker.shutdown()

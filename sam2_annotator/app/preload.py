@@ -1,0 +1,57 @@
+"""One decoded image kept for the next navigation (the prefetch already decoded it).
+
+Going to the next image used to decode its JPEG, hash its pixels and build the display pyramid
+again, although the prefetch had just decoded the same file to encode it: on a 1800x1200 photo
+that is ~50 ms before the first click can be decoded. The prefetch offers the decoded image of
+the *next* image here; navigating to it takes it back if the file is unchanged (same size and
+modification time), so one image's pixels are held at most.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+
+def file_signature(path: str) -> tuple[int, int] | None:
+    """``(size, mtime_ns)`` of ``path``, ``None`` when it cannot be read."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+@dataclass(frozen=True)
+class Preloaded:
+    path: str
+    signature: tuple[int, int]
+    payload: Any  # what the caller needs to show the image (pixels, cache key, pyramid)
+
+
+class PreloadSlot:
+    """Thread-safe, single slot: a newer offer replaces the older one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._item: Preloaded | None = None
+
+    def offer(self, path: str, signature: tuple[int, int] | None, payload: Any) -> None:
+        if signature is None:
+            return
+        with self._lock:
+            self._item = Preloaded(path, signature, payload)
+
+    def take(self, path: str) -> Any | None:
+        """The payload offered for ``path`` if the file is unchanged since; the slot empties."""
+        with self._lock:
+            item, self._item = self._item, None
+        if item is None or item.path != path or file_signature(path) != item.signature:
+            return None
+        return item.payload
+
+    def clear(self) -> None:
+        with self._lock:
+            self._item = None

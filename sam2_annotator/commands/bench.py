@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sam2_annotator.commands._common import add_model_arguments
+from sam2_annotator.commands.bench_gui import add_gui_arguments
 from sam2_annotator.commands.bench_video import add_video_arguments
 from sam2_annotator.errors import UserError
 
@@ -107,10 +108,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_arguments(parser)
     add_video_arguments(parser)
+    add_gui_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.gui is not None:
+        from sam2_annotator.commands.bench_gui import run_gui
+
+        return run_gui(args)
     if args.video is not None:
         from sam2_annotator.commands.bench_video import run_video
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from sam2_annotator import cli
 from sam2_annotator.bench.gui_session import GuiPlan, run_gui_bench
 from sam2_annotator.errors import UserError
 from sam2_annotator.gui.probe import DECODE_CLICKS
@@ -14,13 +16,19 @@ from sam2_annotator.gui.probe import DECODE_CLICKS
 
 @pytest.mark.slow
 def test_gui_bench_measures_startup_prefetch_memory_and_reopen(
-    tmp_path: Path, model_dir: Path, shared_images: dict[str, Path]
+    tmp_path: Path, model_dir: Path, shared_images: dict[str, Path], capsys
 ) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
     for name in ("cars", "groceries", "truck"):
         shutil.copy(shared_images[name], folder / f"{name}.jpg")
-    result = run_gui_bench(GuiPlan(model_dir, folder, prefetch=1))
+    out = tmp_path / "out"
+    args = ["bench", "--gui", str(folder), "--prefetch", "1", "--model", str(model_dir)]
+    assert cli.main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "window on screen after launch" in printed and "(target <= 2)" in printed
+    result = json.loads((out / "gui_results.json").read_text())
+    assert result["machine"]["cpu"]
     summary, fresh, reopen = result["summary"], result["fresh"], result["reopen"]
     assert summary["complete"], (fresh, reopen)
     assert not fresh.get("errors") and not reopen.get("errors")

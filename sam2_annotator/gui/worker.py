@@ -39,7 +39,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -60,10 +60,13 @@ log = logging.getLogger(__name__)
 #: Bytes of one SAM2 embedding (float32): 256x64x64 + 32x256x256 + 64x128x128 values. Used to
 #: size the prefetch window before the first embedding exists.
 EMBEDDING_BYTES = 4 * (256 * 64 * 64 + 32 * 256 * 256 + 64 * 128 * 128)
+#: How long the prefetch waits, on an image reached already encoded, for its first click to
+#: decode alone (a prefetch encode beside it doubled the decode on 2 cores: docs/BENCHMARKS.md).
+FIRST_CLICK_GRACE_S = 1.0
 #: Default memory budget for embeddings (about 30 images).
 DEFAULT_MEMORY_BYTES = 512 * 1024 * 1024
 
-from sam2_annotator.gui.worker_messages import (  # noqa: E402 - re-exported
+from sam2_annotator.gui.worker_messages import (  # noqa: E402, F401 - re-exported
     DecodeRequest,
     DecodeResult,
     EncodeEvent,
@@ -78,25 +81,6 @@ from sam2_annotator.gui.worker_messages import (  # noqa: E402 - re-exported
     next_request_id,
     open_engine,
 )
-
-__all__ = [
-    "DEFAULT_MEMORY_BYTES",
-    "EMBEDDING_BYTES",
-    "DecodeRequest",
-    "DecodeResult",
-    "EncodeEvent",
-    "EncodeState",
-    "Engine",
-    "EngineFactory",
-    "EngineFiles",
-    "ErrorKind",
-    "InferenceWorker",
-    "LoadedImage",
-    "ModelInfo",
-    "WorkerError",
-    "next_request_id",
-    "open_engine",
-]
 
 # --------------------------------------------------------------------------- internal state
 
@@ -123,6 +107,9 @@ class _Current:
     key: str | None = None
     embedding: Embedding | None = None
     load_failed: bool = False
+    arrived: float = field(default_factory=time.monotonic)
+    #: Reached already encoded and not decoded yet: the prefetch waits (see FIRST_CLICK_GRACE_S).
+    first_click_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,6 +164,7 @@ class InferenceWorker(QObject):
         disk_cache_dir: Path | None = None,
         prefetch: int = 2,
         engine_factory: EngineFactory | None = None,
+        first_click_grace_s: float = FIRST_CLICK_GRACE_S,
     ) -> None:
         super().__init__()
         self._engine_factory: EngineFactory = engine_factory or open_engine
@@ -191,6 +179,8 @@ class InferenceWorker(QObject):
         self._upcoming: tuple[str, ...] = ()
         self._preload = PreloadSlot()
         self._prefetch = max(0, prefetch)
+        self._first_click_grace_s = first_click_grace_s
+        self._wake_at: float | None = None
         self._pending: DecodeRequest | None = None
         self._keys: dict[str, str] = {}
         self._failed: set[str] = set()
@@ -305,7 +295,7 @@ class InferenceWorker(QObject):
         fits = max(0, budget // EMBEDDING_BYTES - 1)
         return min(self._prefetch, fits)
 
-    def _wait_for_job(self, pick: Callable[[], Job | None]) -> Job | None:
+    def _wait_for_job(self, pick: Callable[[], Job | None], timed: bool = False) -> Job | None:
         with self._cond:
             while True:
                 if self._stopping:
@@ -313,7 +303,8 @@ class InferenceWorker(QObject):
                 job = pick()
                 if job is not None:
                     return job
-                self._cond.wait()
+                wake = self._wake_at if timed else None
+                self._cond.wait(None if wake is None else max(0.0, wake - time.monotonic()))
 
     def _pick_control_job(self) -> Job | None:
         if self._model_request is not None:
@@ -343,6 +334,7 @@ class InferenceWorker(QObject):
         return lambda: self._decode(pending, embedding, model)
 
     def _pick_encoder_job(self) -> Job | None:
+        self._wake_at = None
         model = self._model
         busy = self._loading_model or self._model_request is not None or self._active is not None
         if model is None or busy:
@@ -356,6 +348,12 @@ class InferenceWorker(QObject):
                 active = self._begin_encode(current.path, for_current=True)
                 assert key is not None
                 return lambda: self._encode_current(active, rgb, key, model)
+        left = self._first_click_grace_s - (time.monotonic() - current.arrived) if current else 0
+        if current is not None and current.first_click_pending and left > 0:
+            # An image reached already encoded (the prefetch did its work): its first click
+            # runs without the next prefetch beside it, at the decoder's own speed.
+            self._wake_at = time.monotonic() + left
+            return None
         for path in self._upcoming[: self._prefetch_window()]:
             if path in self._failed:
                 continue
@@ -393,7 +391,7 @@ class InferenceWorker(QObject):
             log.debug("inference worker stopped")
 
     def _encoder_loop(self) -> None:
-        while (job := self._wait_for_job(self._pick_encoder_job)) is not None:
+        while (job := self._wait_for_job(self._pick_encoder_job, timed=True)) is not None:
             self._run_job(job)
 
     def _run_job(self, job: Job) -> None:
@@ -487,7 +485,7 @@ class InferenceWorker(QObject):
             self._keys[path] = key
             if self._model is not None:
                 current.embedding = self._model.cache.memory.get(key)
-            from_memory = current.embedding is not None
+            from_memory = current.first_click_pending = current.embedding is not None
             self._cond.notify_all()
         self.image_loaded.emit(loaded)
         if from_memory:
@@ -592,3 +590,7 @@ class InferenceWorker(QObject):
         overlay = make_overlay(prediction.mask)
         worker_ms = (time.perf_counter() - start) * 1000.0
         self.decoded.emit(DecodeResult(request, prediction, overlay, worker_ms))
+        with self._cond:
+            if self._current is not None and self._current.path == request.image:
+                self._current.first_click_pending = False
+                self._cond.notify_all()

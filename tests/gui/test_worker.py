@@ -338,3 +338,50 @@ def test_the_next_image_is_shown_from_the_prefetch_without_decoding_it_again(
     finally:
         fake.release_all()
         assert worker.shutdown()
+
+
+def _fake_worker_with_grace(qtbot, fake: FakeEngine, grace_s: float) -> InferenceWorker:
+    worker = InferenceWorker(prefetch=1, engine_factory=fake.factory, first_click_grace_s=grace_s)
+    worker.start()
+    with qtbot.waitSignal(worker.model_loaded, timeout=FAKE_MS):
+        worker.load_model(FAKE_MODEL)
+    return worker
+
+
+def test_the_first_click_on_a_prefetched_image_decodes_before_the_next_prefetch(
+    qtbot, fake, image_dir
+) -> None:
+    worker = _fake_worker_with_grace(qtbot, fake, grace_s=60.0)
+    results: list[DecodeResult] = []
+    worker.decoded.connect(results.append)
+    try:
+        truck, groceries, cars = _paths(image_dir, "truck", "groceries", "cars")
+        fake.watch(truck, groceries, cars)  # named in the log
+        fake.release(truck, groceries, cars)
+        worker.set_focus(truck, [groceries])
+        qtbot.waitUntil(lambda: worker.is_encoded(groceries), timeout=FAKE_MS)
+        with qtbot.waitSignal(worker.image_loaded, timeout=FAKE_MS):
+            worker.set_focus(groceries, [cars])
+        request = DecodeRequest(next_request_id(), groceries, _point(100, 100))
+        _answered(qtbot, worker, results, request)
+        qtbot.waitUntil(lambda: fake.encode_count(cars) == 1, timeout=FAKE_MS)
+        kinds = [entry for entry in fake.log if entry[1] in (groceries, cars)]
+        assert kinds.index(("decode", groceries)) < kinds.index(("encode", cars))
+    finally:
+        fake.release_all()
+        assert worker.shutdown()
+
+
+def test_without_a_click_the_prefetch_resumes_after_the_grace(qtbot, fake, image_dir) -> None:
+    worker = _fake_worker_with_grace(qtbot, fake, grace_s=0.3)
+    try:
+        truck, groceries, cars = _paths(image_dir, "truck", "groceries", "cars")
+        fake.release_all()
+        worker.set_focus(truck, [groceries])
+        qtbot.waitUntil(lambda: worker.is_encoded(groceries), timeout=FAKE_MS)
+        worker.set_focus(groceries, [cars])
+        qtbot.waitUntil(lambda: worker.is_encoded(cars), timeout=FAKE_MS)
+        assert not any(kind == "decode" for kind, _ in fake.log)
+    finally:
+        fake.release_all()
+        assert worker.shutdown()

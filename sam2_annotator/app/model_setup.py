@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sam2_annotator.engine.model_files import ModelFiles, candidate_pairs
 from sam2_annotator.errors import ModelError, UserError
-from sam2_annotator.models.catalog import installed_models, load_catalog, models_root
-from sam2_annotator.models.download import DownloadProgress, download_model
+from sam2_annotator.models.catalog import CatalogEntry, installed_models, load_catalog, models_root
+from sam2_annotator.models.download import DownloadProgress, download_model, unverified_warning
 from sam2_annotator.models.importing import import_model
 from sam2_annotator.models.locate import default_model
 
@@ -27,25 +27,46 @@ RECOMMENDED = "sam2.1_hiera_tiny"
 @dataclass(frozen=True)
 class CatalogChoice:
     name: str
-    approx_mb: int
+    size_text: str  # "~117 MB" or "size unknown"
     note: str
     installed: bool
+    #: The decoder contract in one word ("exact", "multimask-only") and whether every file
+    #: has a sha256 in the catalog.
+    decoder: str = "exact"
+    verified: bool = True
+    #: What the decoder does and how the download is checked, in sentences (shown under the list).
+    details: str = ""
 
     @property
     def label(self) -> str:
-        state = "installed" if self.installed else f"~{self.approx_mb} MB"
+        state = "installed" if self.installed else self.size_text
         note = f" - {self.note}" if self.note else ""
-        return f"{self.name} ({state}){note}"
+        tags = f"{self.decoder} decoder" + ("" if self.verified else ", UNVERIFIED")
+        return f"{self.name} ({state}){note} [{tags}]"
 
 
 def catalog_choices() -> list[CatalogChoice]:
     """Every downloadable model, the recommended one first."""
     root = models_root()
     choices = [
-        CatalogChoice(e.name, e.approx_mb, e.note, (root / e.name).is_dir())
+        CatalogChoice(
+            e.name,
+            e.size_text,
+            e.note,
+            (root / e.name).is_dir(),
+            e.contract.short,
+            e.verified,
+            _details(e),
+        )
         for e in load_catalog().entries
     ]
     return sorted(choices, key=lambda c: c.name != RECOMMENDED)
+
+
+def _details(entry: CatalogEntry) -> str:
+    warning = unverified_warning(entry)
+    check = f"{warning}." if warning else "Download checked against the catalog's sha256."
+    return f"Decoder: {entry.contract.text}. {check}"
 
 
 def models_folder() -> Path:
@@ -98,7 +119,8 @@ def download(name: str, progress: ProgressFn, cancel: threading.Event) -> Path:
     def report(p: DownloadProgress) -> None:
         done_mb = p.done / 1e6
         total = f" of {p.total / 1e6:.0f}" if p.total else ""
-        progress(p.fraction, f"{p.file} ({p.index}/{p.count}): {done_mb:.0f}{total} MB")
+        check = "" if p.verified else " - UNVERIFIED: the catalog has no sha256 for this file"
+        progress(p.fraction, f"{p.file} ({p.index}/{p.count}): {done_mb:.0f}{total} MB{check}")
 
     result = download_model(name, progress=report, cancel=cancel)
     problem = usable_model_folder(result.path)

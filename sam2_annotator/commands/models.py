@@ -49,12 +49,17 @@ def _register_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from sam2_annotator.models.catalog import installed_models, load_catalog, models_root
+    from sam2_annotator.models.catalog import (
+        DECODER_CONTRACTS,
+        installed_models,
+        load_catalog,
+        models_root,
+    )
     from sam2_annotator.models.download import DOWNLOADS_DIR, PART_SUFFIX
 
     root = models_root()
     catalog = load_catalog()
-    rows = [("NAME", "SIZE", "FORMAT", "STATUS")]
+    rows = [("NAME", "SIZE", "FORMAT", "SHA256", "DECODER", "STATUS")]
     for entry in catalog.entries:
         folder = root / entry.name
         partial = any(
@@ -66,12 +71,29 @@ def run_list(args: argparse.Namespace) -> int:
             status = "partial download (run `models download` to resume)"
         else:
             status = "-"
-        rows.append((entry.name, f"~{entry.approx_mb} MB", entry.archive, status))
+        check = "pinned" if entry.verified else "UNVERIFIED"
+        size = entry.size_text.replace("size unknown", "?")
+        rows.append((entry.name, size, entry.archive, check, entry.contract.short, status))
     known = set(catalog.names)
     others = [p for p in installed_models(root) if p.name not in known]
-    rows += [(p.name, "", "local", f"installed: {p}") for p in others]
+    rows += [(p.name, "", "local", "", "", f"installed: {p}") for p in others]
     print(_table(rows))
     print(f"\nmodels folder: {root}")
+    unverified = [e for e in catalog.entries if not e.verified]
+    print(
+        "\nSHA256 pinned: every file has a sha256 (and the URL a fixed revision); the download "
+        "is refused if it differs."
+    )
+    if unverified:
+        print(
+            "SHA256 UNVERIFIED: the catalog has no sha256 for a file of "
+            + ", ".join(e.name for e in unverified)
+            + "; its download is only checked for format and I/O contract."
+        )
+    used = {e.decoder_contract for e in catalog.entries}
+    for name in sorted(used):
+        contract = DECODER_CONTRACTS[name]
+        print(f"DECODER {contract.short}: {contract.text}.")
     return 0
 
 
@@ -91,8 +113,10 @@ def _register_download(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p = sub.add_parser(
         "download",
         help="download, verify and install a catalog model",
-        description="Download NAME (see `models list`), resuming a partial download, check its "
-        "sha256 when known, verify it loads, and install it atomically.",
+        description="Download NAME (see `models list`) from its pinned URL, resuming a partial "
+        "download, check its size and sha256 against the catalog (a file the catalog has no "
+        "sha256 for is said to be UNVERIFIED before and after), verify it loads, and install it "
+        "atomically.",
     )
     p.add_argument("name", metavar="NAME", help="a model name from `models list`")
     p.add_argument("--force", action="store_true", help="replace an installed copy")
@@ -104,17 +128,24 @@ def _register_download(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from sam2_annotator.models.catalog import load_catalog
-    from sam2_annotator.models.download import TqdmProgress, download_model
+    from sam2_annotator.models.catalog import is_installed, load_catalog
+    from sam2_annotator.models.download import (
+        TqdmProgress,
+        download_model,
+        unverified_warning,
+    )
 
     entry = load_catalog().get(args.name)
+    warning = unverified_warning(entry)
+    if warning is not None and (args.force or not is_installed(entry.name)):
+        print(f"warning: {warning}", file=sys.stderr)
     with TqdmProgress(disable=True if args.no_progress else None) as bar:
         result = download_model(entry, force=args.force, progress=bar, timeout=args.timeout)
     if result.report is None:
         print(f"{entry.name} is already installed at {result.path} (use --force to replace it)")
         return 0
     print(f"installed {entry.name} at {result.path}")
-    for line in result.report.lines():
+    for line in result.lines():
         print(f"  {line}")
     return 0
 

@@ -322,6 +322,14 @@ class FirstRunDialog(QDialog):
         self._choices = model_setup.catalog_choices()
         for choice in self._choices:
             self.choices.addItem(choice.label, choice.name)
+            self.choices.setItemData(
+                self.choices.count() - 1, choice.details, Qt.ItemDataRole.ToolTipRole
+            )
+        self.choice_details = QLabel("")  # the decoder's behaviour and the download's check
+        self.choice_details.setObjectName("choiceDetails")
+        self.choice_details.setWordWrap(True)
+        self.choices.currentIndexChanged.connect(self._show_choice_details)
+        self._show_choice_details(self.choices.currentIndex())
         self.download_button = QPushButton("Download")
         self.download_button.clicked.connect(self._start_download)
         self.cancel_button = QPushButton("Cancel download")
@@ -337,6 +345,7 @@ class FirstRunDialog(QDialog):
         row.addWidget(self.download_button)
         row.addWidget(self.cancel_button)
         download_layout.addLayout(row)
+        download_layout.addWidget(self.choice_details)
         download_layout.addWidget(self.progress)
         download_layout.addWidget(self.progress_text)
         download_layout.addWidget(QLabel(f"Installed into {model_setup.models_folder()}"))
@@ -384,6 +393,9 @@ class FirstRunDialog(QDialog):
         self.resize(620, 0)
 
     # -- choices
+
+    def _show_choice_details(self, index: int) -> None:
+        self.choice_details.setText(self._choices[index].details if index >= 0 else "")
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Model folder")

@@ -33,7 +33,14 @@ from types import TracebackType
 from typing import Any
 
 from sam2_annotator.errors import DownloadError, ModelError
-from sam2_annotator.models.catalog import CatalogEntry, load_catalog, models_root
+from sam2_annotator.models.catalog import (
+    CatalogCheck,
+    CatalogEntry,
+    RemoteFile,
+    download_check,
+    load_catalog,
+    models_root,
+)
 from sam2_annotator.models.fetch import (
     CHUNK_BYTES,
     DEFAULT_TIMEOUT_S,
@@ -57,6 +64,7 @@ from sam2_annotator.models.install import (
     rebase_report,
     remove_leftovers,
     remove_tree,
+    report_lines,
     safe_extract,
     verify_and_describe,
 )
@@ -85,6 +93,7 @@ __all__ = [
     "locate_model_folder",
     "offline_message",
     "safe_extract",
+    "unverified_warning",
 ]
 
 log = logging.getLogger(__name__)
@@ -102,6 +111,8 @@ class DownloadProgress:
     count: int
     done: int
     total: int | None
+    #: False when the catalog has no sha256 for this file: it can only be checked for format.
+    verified: bool = True
 
     @property
     def fraction(self) -> float | None:
@@ -117,10 +128,35 @@ class InstallResult:
     path: Path
     #: None when the model was already installed and nothing was downloaded.
     report: VerifyReport | None
+    #: How the downloaded files compared with the catalog (None when nothing was downloaded).
+    check: CatalogCheck | None = None
 
     @property
     def already_installed(self) -> bool:
         return self.report is None
+
+    @property
+    def verified(self) -> bool:
+        return self.check is not None and self.check.verified
+
+    def lines(self) -> list[str]:
+        """The install report: the catalog comparison, the decoder, the verification."""
+        if self.report is None or self.check is None:
+            return []
+        return report_lines(self.report, self.check)
+
+
+def unverified_warning(entry: CatalogEntry) -> str | None:
+    """What to say before downloading files the catalog has no sha256 for (None: all known)."""
+    files = entry.unverified_files
+    if not files:
+        return None
+    names = ", ".join(f.filename for f in files)
+    return (
+        f"{entry.name} is UNVERIFIED: the catalog has no sha256 for {names} "
+        f"({files[0].unverified}), so the download can only be checked for its format and I/O "
+        "contract, not its content"
+    )
 
 
 # --------------------------------------------------------------------------- the public entry
@@ -147,6 +183,9 @@ def download_model(
     if target.is_dir() and not force:
         log.info("%s is already installed at %s", entry.name, target)
         return InstallResult(entry.name, target, None)
+    warning = unverified_warning(entry)
+    if warning is not None:
+        log.warning("%s", warning)
     try:
         try:
             fetched = _fetch_all(entry, root, progress, cancel, timeout)
@@ -158,8 +197,9 @@ def download_model(
         raise DownloadError(
             f"cannot write the download of {entry.name} under {root}: {exc}"
         ) from exc
-    log.info("installed %s at %s", entry.name, target)
-    return InstallResult(entry.name, target, report)
+    check = download_check(entry)
+    log.info("installed %s at %s (%s)", entry.name, target, check.text)
+    return InstallResult(entry.name, target, report, check)
 
 
 def _fetch_all(
@@ -174,7 +214,7 @@ def _fetch_all(
     remove_leftovers(root, entry.name)
     fetched = []
     for index, remote in enumerate(entry.files, start=1):
-        emit = _emitter(progress, entry.name, remote.filename, index, len(entry.files))
+        emit = _emitter(progress, entry.name, remote, index, len(entry.files))
         dest = downloads / remote.filename
         fetched.append(fetch_file(entry.url(remote), dest, remote, emit, cancel, timeout))
     return fetched
@@ -209,11 +249,13 @@ def _unusable(entry: CatalogEntry, exc: Exception) -> str:
 
 
 def _emitter(
-    progress: ProgressCallback | None, model: str, file: str, index: int, count: int
+    progress: ProgressCallback | None, model: str, remote: RemoteFile, index: int, count: int
 ) -> Callable[[int, int | None], None]:
     def emit(done: int, total: int | None) -> None:
         if progress is not None:
-            progress(DownloadProgress(model, file, index, count, done, total))
+            progress(
+                DownloadProgress(model, remote.filename, index, count, done, total, remote.verified)
+            )
 
     return emit
 

@@ -297,6 +297,16 @@ def _check_zip_signature(path: Path, url: str) -> None:
         raise DownloadError(f"{url} is not a zip archive ({describe_head(head)}); deleted it")
 
 
+def _check_checkpoint_signature(path: Path, url: str) -> None:
+    """``torch.save`` writes a zip archive (since PyTorch 1.6, and all of SAM2's checkpoints)."""
+    with open(path, "rb") as fh:
+        head = fh.read(len(ZIP_MAGIC))
+    if head != ZIP_MAGIC:
+        raise DownloadError(
+            f"{url} is not a PyTorch checkpoint ({describe_head(head)}); deleted it"
+        )
+
+
 def _check_onnx_signature(path: Path, url: str) -> None:
     with open(path, "rb") as fh:
         head = fh.read(16)
@@ -318,4 +328,5 @@ SIGNATURES: dict[str, Callable[[Path, str], None]] = {
     "archive": _check_zip_signature,
     "encoder": _check_onnx_signature,
     "decoder": _check_onnx_signature,
+    "checkpoint": _check_checkpoint_signature,
 }

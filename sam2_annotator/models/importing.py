@@ -33,7 +33,13 @@ from sam2_annotator import __version__
 from sam2_annotator.engine.manifest import MANIFEST_NAME, Manifest, sha256_file
 from sam2_annotator.engine.model_files import ModelFiles, candidate_pairs
 from sam2_annotator.errors import DownloadError, ModelError, OperationCancelled
-from sam2_annotator.models.catalog import Catalog, CatalogEntry, load_catalog, models_root
+from sam2_annotator.models.catalog import (
+    Catalog,
+    CatalogCheck,
+    CatalogEntry,
+    load_catalog,
+    models_root,
+)
 from sam2_annotator.models.fetch import ONNX_FIRST_BYTE, ZIP_MAGIC, describe_head
 from sam2_annotator.models.install import (
     STAGING_PREFIX,
@@ -42,6 +48,7 @@ from sam2_annotator.models.install import (
     locate_model_folder,
     rebase_report,
     remove_tree,
+    report_lines,
     safe_extract,
 )
 from sam2_annotator.models.verify import VerifyReport, load_io, verify_folder
@@ -53,15 +60,6 @@ ImportProgress = Callable[[int, int, str], None]
 CancelledFn = Callable[[], bool]
 
 COPY_BLOCK = 1 << 20
-
-
-@dataclass(frozen=True)
-class CatalogCheck:
-    """How the imported files compare with the catalog."""
-
-    entry: CatalogEntry | None
-    verified: bool
-    text: str
 
 
 @dataclass(frozen=True)
@@ -77,10 +75,8 @@ class ImportResult:
         return self.check.verified
 
     def lines(self) -> list[str]:
-        """The verify report, with the catalog comparison in place of the manifest's sha256s
-        (which were computed from these very files)."""
-        head = [f"source:   {self.source}", f"catalog:  {self.check.text}"]
-        return head + [line for line in self.report.lines() if not line.startswith("sha256:")]
+        """The install report: the source, the catalog comparison, the verification."""
+        return report_lines(self.report, self.check, self.source)
 
 
 @dataclass(frozen=True)

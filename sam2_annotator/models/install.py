@@ -34,7 +34,7 @@ from sam2_annotator.engine.manifest import (
 )
 from sam2_annotator.engine.model_files import ModelFiles
 from sam2_annotator.errors import DownloadError, OperationCancelled
-from sam2_annotator.models.catalog import CatalogEntry
+from sam2_annotator.models.catalog import CatalogCheck, CatalogEntry
 from sam2_annotator.models.verify import VerifyReport, verify_folder
 
 #: Records keep the name of the public module, :mod:`sam2_annotator.models.download`.
@@ -117,8 +117,14 @@ def _copy_stream(
 
 
 def locate_model_folder(tree: Path, archive_name: str) -> Path:
-    """The one folder in ``tree`` holding ``*encoder*.onnx`` (the archive's root or a subfolder)."""
-    folders = sorted({p.parent for p in tree.rglob("*encoder*.onnx")})
+    """The one folder in ``tree`` holding ``*encoder*.onnx`` (the archive's root or a subfolder).
+
+    Folders below it are its own parts (our exports keep the video graphs, one of them a
+    ``memory_encoder.onnx``, in ``video/``), so the top one of nested candidates is the model.
+    """
+    folders = sorted({p.parent for p in tree.rglob("*encoder*.onnx")}, key=lambda p: len(p.parts))
+    if folders and all(f.is_relative_to(folders[0]) for f in folders):
+        folders = folders[:1]
     if len(folders) != 1:
         found = [str(p.relative_to(tree)) for p in tree.rglob("*.onnx")]
         raise DownloadError(
@@ -138,6 +144,7 @@ def verify_and_describe(entry: CatalogEntry, folder: Path) -> VerifyReport:
         return report
     exporter = {
         "by": "third party (samexporter layout)",
+        "decoder_contract": entry.decoder_contract,
         "source": entry.source.about,
         "catalog_name": entry.name,
         "urls": [entry.url(f) for f in entry.files],
@@ -167,7 +174,18 @@ def describe_folder(
     )
     manifest.write(folder)
     model_files = ModelFiles(report.files.encoder, report.files.decoder, manifest)
-    return replace(report, files=model_files, checked_sha256=tuple(sorted(manifest.files)))
+    return replace(report, files=model_files, manifest_written=True)
+
+
+def report_lines(report: VerifyReport, check: CatalogCheck, source: str = "") -> list[str]:
+    """The install report: how the files compare with the catalog (the check that can fail),
+    what the catalog says of the decoder, then what the verification found."""
+    head = [f"source:   {source}"] if source else []
+    head.append(f"catalog:  {check.text}")
+    if check.entry is not None:
+        contract = check.entry.contract
+        head.append(f"decoder:  {contract.name}: {contract.text}")
+    return head + report.lines()
 
 
 def install_folder(folder: Path, target: Path) -> None:

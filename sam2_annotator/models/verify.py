@@ -42,6 +42,9 @@ class VerifyReport:
     encoder: GraphIO
     decoder: GraphIO
     checked_sha256: tuple[str, ...] = field(default_factory=tuple)
+    #: True when the manifest was just written from these very files (a download or an import
+    #: of files without one): it records them for later checks but proves nothing about them.
+    manifest_written: bool = False
 
     @property
     def manifest(self) -> Manifest | None:
@@ -62,7 +65,12 @@ class VerifyReport:
                 "WARNING:  RANDOM-INIT WEIGHTS - this is a test model; its masks are meaningless"
             )
         if self.checked_sha256:
-            out.append(f"sha256:   ok ({', '.join(self.checked_sha256)})")
+            out.append(f"sha256:   ok against manifest.json ({', '.join(self.checked_sha256)})")
+        elif self.manifest_written:
+            out.append(
+                "manifest: written now from these files (`models verify` checks them against it "
+                "later; it proves nothing about the files themselves)"
+            )
         else:
             out.append("sha256:   not checked (no manifest.json)")
         out.append(f"contract: {self.contract}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer, qWarning
-from PySide6.QtWidgets import QMessageBox, QPlainTextEdit, QPushButton
+from PySide6.QtWidgets import QLabel, QMessageBox, QPlainTextEdit, QPushButton
 
 from sam2_annotator.app.workspace import PROJECT_FILE_NAME, Workspace
 from sam2_annotator.errors import ProjectError, UserError
@@ -105,6 +105,26 @@ def test_first_run_offers_to_continue_without_ai(qtbot) -> None:
     QTimer.singleShot(0, button.click)
     assert dialog.exec() == FirstRunDialog.DialogCode.Accepted
     assert dialog.model_folder is None
+
+
+def test_first_run_says_what_each_download_decoder_does(qtbot, tmp_path, monkeypatch) -> None:
+    """The catalog's samexporter downloads lack SAM2's single-mask output; the dialog says so,
+    and which rule replaces it, and marks files without a checksum."""
+    monkeypatch.setenv("SAM2_ANNOTATOR_DATA_DIR", str(tmp_path))
+    dialog = FirstRunDialog(None)
+    qtbot.addWidget(dialog)
+    details = dialog.findChild(QLabel, "choiceDetails")
+    assert dialog.choices.currentData() == "sam2.1_hiera_tiny"  # the recommended one first
+    assert dialog.choices.currentText().endswith("[multimask-only decoder]")
+    assert "(~117 MB)" in dialog.choices.currentText()
+    assert "lacks SAM2's single-mask output" in details.text()
+    assert "highest predicted IoU" in details.text()
+    assert "checked against the catalog's sha256" in details.text()
+    large = dialog.choices.findData("sam2.1_hiera_large")
+    dialog.choices.setCurrentIndex(large)
+    assert dialog.choices.currentText().endswith("[multimask-only decoder, UNVERIFIED]")
+    assert "sam2.1_hiera_large is UNVERIFIED: the catalog has no sha256" in details.text()
+    assert dialog.choices.itemData(large, Qt.ItemDataRole.ToolTipRole) == details.text()
 
 
 def test_first_run_accepts_only_a_model_folder(qtbot, tmp_path, model_dir, monkeypatch) -> None:

@@ -32,6 +32,8 @@ from sam2_annotator.models.download import (
 )
 from tests.models.conftest import FileServer, decoder_bytes, zip_bytes
 
+#: A packaged catalog entry without a sha256 (our tiny test archive can be served as it).
+UNVERIFIED_ZIP = "sam2.1_hiera_base_plus"
 #: Incompressible padding so the archive spans several 64 KiB chunks.
 PADDING = hashlib.shake_256(b"sam2-annotator").digest(300_000)
 
@@ -132,11 +134,32 @@ def test_onnx_pair_with_known_sha256_installs(
         "m.encoder.onnx",
         "manifest.json",
     ]
-    assert result.report is not None and result.report.checked_sha256 == (
-        "m.decoder.onnx",
-        "m.encoder.onnx",
-    )
+    assert result.verified and result.check is not None
+    # the manifest was written from these files: the report must not call that a check
+    assert result.report is not None and result.report.checked_sha256 == ()
+    lines = result.lines()
+    assert lines[0].startswith("catalog:  sha256 matches the catalog (m.encoder.onnx ")
+    assert not any(line.startswith("sha256:   ok") for line in lines)
+    assert any(line.startswith("manifest: written now from these files") for line in lines)
     assert _downloads(models_root()) == []
+
+
+def test_download_without_a_catalog_sha256_is_said_to_be_unverified(
+    data_dir: Path,
+    file_server: FileServer,
+    archive: bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    file_server.add("tiny_model.zip", archive)
+    entry = _zip_entry(file_server, unverified="no public sha256")
+    seen: list[DownloadProgress] = []
+    with caplog.at_level("WARNING", logger="sam2_annotator.models.download"):
+        result = download_model(entry, progress=seen.append)
+    warning = next(r for r in caplog.records if "UNVERIFIED" in r.getMessage())
+    assert "no sha256 for tiny_model.zip (no public sha256)" in warning.getMessage()
+    assert seen and not any(p.verified for p in seen)  # the GUI's progress text says so
+    assert not result.verified
+    assert result.lines()[0].startswith("catalog:  UNVERIFIED: the catalog lists no sha256")
 
 
 def test_zip_with_a_subfolder_and_macos_junk_installs(
@@ -469,15 +492,57 @@ def test_mirror_env_downloads_a_real_catalog_entry(
     archive: bytes,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    entry = load_catalog().get("sam2.1_hiera_tiny")
+    entry = load_catalog().get(UNVERIFIED_ZIP)
     assert entry.files[0].sha256 is None  # our tiny archive could not match a real checksum
     file_server.add(entry.files[0].path, archive)
     monkeypatch.setenv(MIRROR_ENV, file_server.url + "/")
-    result = download_model("sam2.1_hiera_tiny")
+    result = download_model(UNVERIFIED_ZIP)
     assert file_server.requests == [(entry.files[0].path, None)]
-    assert result.path == models_root() / "sam2.1_hiera_tiny"
+    assert result.path == models_root() / UNVERIFIED_ZIP
     manifest = Manifest.read(result.path)
-    assert manifest is not None and manifest.variant == "sam2.1_hiera_t"
+    assert manifest is not None and manifest.variant == "sam2.1_hiera_b+"
+    assert manifest.exporter["decoder_contract"] == "samexporter-multimask-only"
+
+
+def test_corrupted_download_of_a_pinned_catalog_file_is_refused(
+    data_dir: Path,
+    file_server: FileServer,
+    archive: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A mirror (or a broken proxy) serving other bytes than the catalog pins installs nothing:
+    the wrong size is refused as soon as it is known, wrong content by its sha256."""
+    tiny = load_catalog().get("sam2.1_hiera_tiny")
+    assert tiny.files[0].bytes == 116_507_723 and tiny.files[0].sha256
+    file_server.add(tiny.files[0].path, archive)  # a valid zip, but not the pinned one
+    monkeypatch.setenv(MIRROR_ENV, file_server.url)
+    with pytest.raises(DownloadError) as info:
+        download_model("sam2.1_hiera_tiny")
+    url = f"{file_server.url}/{tiny.files[0].path}"
+    assert str(info.value) == (
+        f"{url} sent {len(archive)} bytes but 116507723 were expected; deleted it"
+    )
+    _assert_nothing_installed(models_root())
+    assert _downloads(models_root()) == []
+
+
+def test_corrupted_download_from_a_file_mirror_fails_its_sha256(
+    data_dir: Path, tmp_path: Path, pair: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base_plus = load_catalog().get("sam2_hiera_base_plus")  # sha256 known, size not
+    encoder = base_plus.files[0]
+    assert encoder.bytes is None and encoder.sha256 is not None
+    mirror = tmp_path / "usb-stick"
+    mirror.mkdir()
+    (mirror / encoder.path).write_bytes(pair["m.encoder.onnx"])  # an ONNX graph, the wrong one
+    monkeypatch.setenv(MIRROR_ENV, mirror.as_uri())
+    with pytest.raises(DownloadError) as info:
+        download_model("sam2_hiera_base_plus")
+    message = str(info.value)
+    assert message.startswith(f"sha256 mismatch for {mirror.as_uri()}/{encoder.path}: got ")
+    assert message.endswith(f"expected {encoder.sha256}; deleted the download")
+    _assert_nothing_installed(models_root())
+    assert _downloads(models_root()) == []
 
 
 def test_mirror_errors_say_where_the_mirror_came_from(
@@ -502,29 +567,44 @@ def test_cli_download_list_and_path(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv(MIRROR_ENV, file_server.url)
-    file_server.add("sam2.1_hiera_tiny_20260221.zip", archive)
+    file_server.add(f"{UNVERIFIED_ZIP}_20260221.zip", archive)
 
     assert cli.main(["models", "path"]) == 0
     assert capsys.readouterr().out.strip() == str(data_dir / "models")
 
-    assert cli.main(["models", "download", "sam2.1_hiera_tiny", "--no-progress"]) == 0
-    out = capsys.readouterr().out
-    assert f"installed sam2.1_hiera_tiny at {data_dir / 'models' / 'sam2.1_hiera_tiny'}" in out
+    assert cli.main(["models", "download", UNVERIFIED_ZIP, "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    out = captured.out
+    assert f"installed {UNVERIFIED_ZIP} at {data_dir / 'models' / UNVERIFIED_ZIP}" in out
     assert "contract: sam2-annotator" in out
+    # said before the download and in the report: no checksum, and the decoder's rule
+    assert captured.err.startswith(f"warning: {UNVERIFIED_ZIP} is UNVERIFIED: the catalog has ")
+    assert "  catalog:  UNVERIFIED: the catalog lists no sha256" in out
+    assert "  decoder:  samexporter-multimask-only: " in out
+    assert "highest predicted IoU instead of SAM2's rule" in out
+    assert "sha256:   ok" not in out
 
-    assert cli.main(["models", "download", "sam2.1_hiera_tiny"]) == 0
-    assert "already installed" in capsys.readouterr().out
+    assert cli.main(["models", "download", UNVERIFIED_ZIP]) == 0
+    captured = capsys.readouterr()
+    assert "already installed" in captured.out and captured.err == ""
 
     (data_dir / "models" / DOWNLOADS_DIR).mkdir(exist_ok=True)
     (data_dir / "models" / DOWNLOADS_DIR / "sam2_hiera_small.encoder.onnx.part").write_bytes(b"x")
     (data_dir / "models" / "my_export").mkdir()
     assert cli.main(["models", "list"]) == 0
-    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line}
-    assert f"installed: {data_dir / 'models' / 'sam2.1_hiera_tiny'}" in rows["sam2.1_hiera_tiny"]
+    listing = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in listing.splitlines() if line}
+    assert f"installed: {data_dir / 'models' / UNVERIFIED_ZIP}" in rows[UNVERIFIED_ZIP]
     assert "partial download" in rows["sam2_hiera_small"]
     assert rows["sam2_hiera_large"].rstrip().endswith("-")
     assert len([r for r in rows if r.startswith("sam2")]) == 8
     assert rows["my_export"].split()[1:3] == ["local", "installed:"]
+    tiny_row = rows["sam2.1_hiera_tiny"].split()
+    assert tiny_row[1:6] == ["~117", "MB", "zip", "pinned", "multimask-only"]
+    assert rows[UNVERIFIED_ZIP].split()[4:6] == ["UNVERIFIED", "multimask-only"]
+    assert "DECODER multimask-only: samexporter export: the decoder lacks SAM2's single-mask" in (
+        listing
+    )
 
 
 def test_cli_download_errors_are_one_line(

@@ -23,18 +23,15 @@ from sam2_annotator.annotations.masks import iou
 from sam2_annotator.annotations.model import Annotation, ImageRecord, Project
 from sam2_annotator.bench.stats import distribution, latency_stats
 from sam2_annotator.engine import postprocess
-from sam2_annotator.engine.contracts import OursContract
 from sam2_annotator.engine.image_io import load_image
 from sam2_annotator.engine.predictor import (
     Sam2Engine,
     default_multimask,
-    prompt_to_model_input,
     select_candidate,
 )
-from sam2_annotator.engine.preprocess import preprocess
-from sam2_annotator.engine.types import LOW_RES, Embedding, Prompt
+from sam2_annotator.engine.types import Embedding, Prompt
 from sam2_annotator.errors import ImageLoadError, UserError
-from sam2_annotator.models.export_reference import TorchModel
+from sam2_annotator.models.export_reference import TorchModel, TorchPredictor
 
 log = logging.getLogger(__name__)
 
@@ -92,17 +89,13 @@ class TorchSegmenter:
     def __init__(self, model: TorchModel, label: str = "pytorch") -> None:
         self.model = model
         self.label = label
-        self.contract = OursContract()
+        self.predictor = TorchPredictor(model)
 
     def embed(self, image: np.ndarray) -> Embedding:
-        outputs = self.model.encode(preprocess(image))
-        return self.contract.parse_encoder(outputs, (int(image.shape[0]), int(image.shape[1])))
+        return self.predictor.embed(image)
 
     def predict(self, state: Embedding, prompt: Prompt) -> np.ndarray:
-        coords, labels = prompt_to_model_input(prompt, state.orig_hw)
-        no_mask = np.zeros((1, 1, LOW_RES, LOW_RES), np.float32)
-        feed = self.contract.decoder_feed(state, coords, labels, no_mask, False)
-        output = self.contract.parse_decoder(self.model.decode(feed))
+        output = self.predictor.decode_raw(state, prompt)
         chosen = select_candidate(output, default_multimask(prompt), None)
         return postprocess.logits_to_mask(output.low_res_logits[chosen], state.orig_hw)
 

@@ -48,22 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    import tempfile
+    from sam2_annotator.models.export import export_folder
 
-    from sam2_annotator.models.export import export_model
-
-    if args.precision == "fp32":
-        manifest = export_model(args.config, args.out, args.checkpoint, args.seed)
-    else:
-        from sam2_annotator.models.precision import convert_precision
-
-        with tempfile.TemporaryDirectory(prefix="sam2-fp32-") as tmp:
-            export_model(args.config, Path(tmp), args.checkpoint, args.seed)
-            manifest = convert_precision(Path(tmp), args.out, args.precision)
-    if args.video:
-        from sam2_annotator.models.export_video import add_video_graphs
-
-        video = add_video_graphs(args.config, args.out, args.checkpoint, args.seed)
+    manifest, video = export_folder(
+        args.config, args.out, args.checkpoint, args.seed, args.precision, args.video
+    )
+    if video is not None:
         print(f"  video graphs (fp32): {', '.join(sorted(video.files))} in {args.out / 'video'}")
     print(f"exported {manifest.display_name} -> {args.out}")
     for name, entry in sorted(manifest.files.items()):

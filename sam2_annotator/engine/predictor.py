@@ -161,9 +161,7 @@ class Sam2Engine:
 
     def decode_raw(self, embedding: Embedding, prompt: Prompt) -> DecoderOutput:
         """Run the decoder for ``prompt`` and return every candidate (no selection)."""
-        coords, labels = prompt_to_model_input(prompt, embedding.orig_hw)
-        mask_input, has_mask = _mask_input(prompt.mask_input)
-        feed = self.contract.decoder_feed(embedding, coords, labels, mask_input, has_mask)
+        feed = decoder_feed(self.contract, embedding, prompt)
         session = self.decoder.session
         names = [o.name for o in session.get_outputs()]
         values = session.run(names, feed)
@@ -280,6 +278,16 @@ def prompt_to_model_input(
         labels.insert(0, np.array([LABEL_BOX_TOP_LEFT, LABEL_BOX_BOTTOM_RIGHT], np.float32))
     all_coords = transform_coords(np.concatenate(coords), orig_hw, INPUT_SIZE)
     return all_coords[None], np.concatenate(labels)[None]
+
+
+def decoder_feed(
+    contract: ModelContract, embedding: Embedding, prompt: Prompt
+) -> dict[str, np.ndarray]:
+    """The decoder's inputs for ``prompt`` (also what the PyTorch reference is fed, so that a
+    comparison differs in the runtime only)."""
+    coords, labels = prompt_to_model_input(prompt, embedding.orig_hw)
+    mask_input, has_mask = _mask_input(prompt.mask_input)
+    return contract.decoder_feed(embedding, coords, labels, mask_input, has_mask)
 
 
 def _mask_input(mask_input: np.ndarray | None) -> tuple[np.ndarray, bool]:

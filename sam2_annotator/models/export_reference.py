@@ -15,8 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from sam2_annotator.engine.contracts import OursContract
 from sam2_annotator.engine.manifest import sha256_file
 from sam2_annotator.engine.model_files import ModelFiles
+from sam2_annotator.engine.predictor import decoder_feed
+from sam2_annotator.engine.preprocess import preprocess
+from sam2_annotator.engine.types import DecoderOutput, Embedding, Prompt
 from sam2_annotator.errors import ModelError, UserError
 from sam2_annotator.models import export
 
@@ -119,3 +123,25 @@ class TorchModel:
         return {
             name: out.numpy() for name, out in zip(export.DECODER_OUTPUTS, outputs, strict=True)
         }
+
+
+class TorchPredictor:
+    """The eager modules behind the engine's own pre-processing, prompt encoding and output
+    parsing: what an ONNX model folder is compared with (parity checks, ``eval``, ``bench``).
+
+    The feeds are built by the engine's code, so the two sides differ in the runtime alone.
+    """
+
+    def __init__(self, model: TorchModel) -> None:
+        self.model = model
+        self.contract = OursContract()
+
+    def embed(self, image: np.ndarray) -> Embedding:
+        """The encoder on an RGB uint8 image, parsed as the engine parses its ONNX encoder."""
+        outputs = self.model.encode(preprocess(image))
+        return self.contract.parse_encoder(outputs, (int(image.shape[0]), int(image.shape[1])))
+
+    def decode_raw(self, state: Embedding, prompt: Prompt) -> DecoderOutput:
+        """Every mask token's low-res logits and scores for ``prompt`` (no selection)."""
+        feed = decoder_feed(self.contract, state, prompt)
+        return self.contract.parse_decoder(self.model.decode(feed))

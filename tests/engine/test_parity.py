@@ -7,49 +7,17 @@ second click that refines with the previous low-res logits as ``mask_input``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
 from sam2_annotator.engine.image_io import load_image
 from sam2_annotator.engine.types import Prompt
+from sam2_annotator.models.parity import PromptCase, iou, prompt_cases
 
 torch = pytest.importorskip("torch", reason="parity needs the export extra (torch + sam2)")
 
 MAX_LOGIT_DIFF = 1e-3
 MIN_IOU = 0.995
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    points: list[tuple[float, float]]
-    labels: list[int]
-    box: tuple[float, float, float, float] | None = None
-
-
-def cases_for(width: int, height: int) -> list[Case]:
-    """The notebook's truck prompts, scaled to each photo (truck itself gets them exactly)."""
-    sx, sy = width / 1800, height / 1200
-    point = (500 * sx, 375 * sy)
-    negative = (1125 * sx, 625 * sy)
-    box = (425 * sx, 600 * sy, 700 * sx, 875 * sy)
-    return [
-        Case("one-point", [point], [1]),
-        Case("pos-neg", [point, negative], [1, 0]),
-        Case("box", [], [], box),
-        Case("box+point", [(575 * sx, 750 * sy)], [0], box),
-    ]
-
-
-def second_click(width: int, height: int) -> tuple[float, float]:
-    return 700 * width / 1800, 450 * height / 1200
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +28,7 @@ def reference():
     return reference_predictor(TEST_CONFIG, TEST_SEED)
 
 
-def _reference_predict(predictor, case: Case, multimask: bool, mask_input=None):
+def _reference_predict(predictor, case: PromptCase, multimask: bool, mask_input=None):
     kwargs = {}
     if case.points:
         kwargs["point_coords"] = np.array(case.points, np.float32)
@@ -85,7 +53,7 @@ def test_engine_matches_reference(image_name, shared_images, engine, reference) 
     reference.set_image(image)
     embedding = engine.encode(image)
 
-    for case in cases_for(width, height):
+    for case in prompt_cases(width, height):
         prompt = Prompt(
             points=np.array(case.points, np.float32).reshape(-1, 2),
             labels=np.array(case.labels, np.int64),
@@ -115,12 +83,7 @@ def test_engine_matches_reference(image_name, shared_images, engine, reference) 
 
         # Second click: a new positive point, refined with the previous low-res logits
         # (each side feeds back its own, as a user's session would).
-        refine = Case(
-            f"{case.name}+refine",
-            [*case.points, second_click(width, height)],
-            [*case.labels, 1],
-            case.box,
-        )
+        refine = case.refined(width, height)
         ref_prev = ref_low[int(np.argmax(ref_scores))][None] if multimask else ref_low
         prompt2 = Prompt(
             points=np.array(refine.points, np.float32).reshape(-1, 2),

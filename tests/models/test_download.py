@@ -173,6 +173,28 @@ def test_zip_with_a_subfolder_and_macos_junk_installs(
     assert not (result.path / "__MACOSX").exists()
 
 
+def test_zip_with_video_graphs_below_the_model_installs_the_model_folder(
+    data_dir: Path, file_server: FileServer, pair: dict[str, bytes]
+) -> None:
+    """Our exports keep memory_encoder.onnx in video/: the model is the folder above it."""
+    files = {f"m/{name}": data for name, data in pair.items()}
+    files["m/video/memory_encoder.onnx"] = pair["m.encoder.onnx"]
+    file_server.add("tiny_model.zip", zip_bytes(files))
+    result = download_model(_zip_entry(file_server))
+    assert (result.path / "m.encoder.onnx").is_file()
+    assert (result.path / "video" / "memory_encoder.onnx").is_file()
+
+
+def test_zip_with_two_sibling_model_folders_is_refused(
+    data_dir: Path, file_server: FileServer, pair: dict[str, bytes]
+) -> None:
+    files = {f"{top}/{name}": data for top in ("a", "b") for name, data in pair.items()}
+    file_server.add("tiny_model.zip", zip_bytes(files))
+    with pytest.raises(DownloadError, match=r"must hold one folder with an \*encoder\*"):
+        download_model(_zip_entry(file_server))
+    _assert_nothing_installed(models_root())
+
+
 def test_already_installed_is_not_downloaded_again_unless_forced(
     data_dir: Path, file_server: FileServer, archive: bytes
 ) -> None:

@@ -276,6 +276,7 @@ def run_video_benchmark(
     height, width = inputs.source.frame_hw
     point = plan.point or (width / 2.0, height / 2.0)
     load_before = load_average()
+    peak = inputs.peak or fp32_peak()  # before the sessions exist: nothing else of ours runs
     cfg = inputs.video_model.config
     reduced = plan.memory_frames is not None and plan.memory_frames < cfg.num_maskmem - 1
     with tempfile.TemporaryDirectory(prefix="sam2-bench-video-") as tmp:
@@ -314,7 +315,6 @@ def run_video_benchmark(
                 else:
                     side.step()
                 progress(side.name)
-    peak = inputs.peak or fp32_peak()
     return _results(
         inputs,
         plan,

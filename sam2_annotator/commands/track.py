@@ -26,6 +26,7 @@ from typing import Any
 
 from sam2_annotator.commands._common import add_model_arguments
 from sam2_annotator.commands.segment import box_arg, point_arg
+from sam2_annotator.commands.track_options import add_tracker_arguments
 from sam2_annotator.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="mask folder")
     parser.add_argument("--coco", type=Path, metavar="FILE", help="also write COCO JSON")
     parser.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    add_tracker_arguments(parser)
     add_model_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -120,7 +122,14 @@ def run(args: argparse.Namespace) -> int:
 
     from sam2_annotator.annotations.masks import mask_to_rle
     from sam2_annotator.annotations.track_coco import TrackAnnotation
+    from sam2_annotator.bench.memory import current_rss_mb
     from sam2_annotator.commands._common import model_files_from_args
+    from sam2_annotator.commands.track_options import (
+        memory_line,
+        memory_summary,
+        tracker_cache_from_args,
+        tracker_options_from_args,
+    )
     from sam2_annotator.engine.providers import SessionConfig, parse_provider_list
     from sam2_annotator.engine.tracker import VideoTracker
     from sam2_annotator.engine.video_graphs import VideoModel
@@ -139,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
     config = SessionConfig(
         providers=tuple(parse_provider_list(args.providers)), threads=args.threads
     )
-    tracker = VideoTracker(str(files.encoder), video_model, source, config)
+    options = tracker_options_from_args(args, video_model.config)
+    cache = tracker_cache_from_args(args, files)
+    tracker = VideoTracker(str(files.encoder), video_model, source, config, cache, options)
     print(f"model      {files.display_name}; {len(source)} frames {source.name}")
     for prompt in prompts:
         result = tracker.add_points(
@@ -187,14 +198,19 @@ def run(args: argparse.Namespace) -> int:
                 "decoder_ms": round(t.decoder, 1),
                 "memory_encoder_ms": round(t.memory_encoder, 1),
                 "pixels": {str(k): int(v.sum()) for k, v in masks.items()},
+                "rss_mb": round(current_rss_mb() or 0.0, 1),
             }
         )
     total = time.perf_counter() - started
     if args.coco is not None:
         write_coco(args.coco, source, [r["frame"] for r in records], coco_masks)
     print(f"done       {len(records)} frames in {total:.1f} s -> {out}")
+    memory = memory_summary(tracker, args)
+    print(memory_line(memory))
     if args.json:
-        print(json.dumps({"model": files.display_name, "frames": records}, indent=2))
+        summary = {"model": files.display_name, "frames": records, "memory": memory}
+        summary["encoder_runs"] = tracker.encoder_runs
+        print(json.dumps(summary, indent=2))
     source.close()
     return 0
 

@@ -41,6 +41,45 @@ if find "$APP" -iname '*torch*' | grep -q .; then
   echo "torch files found in the bundle" >&2
   exit 1
 fi
+before_kb=$(du -sk "$APP" | cut -f1)
+
+echo "== strip debug sections of the interpreter (libpython ships 16 MB of them)"
+# Only the interpreter's own files: the wheels' libraries were edited by auditwheel/patchelf,
+# and stripping those breaks them (numpy's OpenBLAS: "ELF load command address/offset not
+# page-aligned"). --strip-debug keeps the symbol tables the dynamic loader uses.
+if command -v strip >/dev/null; then
+  find "$APP/_internal" -maxdepth 1 -type f -name 'libpython*' -exec strip --strip-debug {} +
+  find "$APP/_internal" -path '*/lib-dynload/*.so' -type f -exec strip --strip-debug {} +
+else
+  echo "strip not found: libpython keeps its debug sections" >&2
+fi
+
+echo "== no kept binary links a library the spec prunes (GTK_ONLY)"
+# Libraries missing from this build machine are only reported (e.g. Wayland's EGL/cursor
+# libraries, which Qt's Wayland plugins take from the user's desktop); a pruned one is an error.
+linked=$(find "$APP" -type f \( -name '*.so' -o -name '*.so.*' \) -print0 |
+  LD_LIBRARY_PATH="$APP/_internal" xargs -0 -n 50 ldd 2>/dev/null | grep '=>' || true)
+missing=$(echo "$linked" | grep 'not found' | awk '{print $1}' | sort -u)
+needed=$(echo "$linked" | awk '{print $1}' | sort -u)
+pruned=$("$VENV/bin/python" - <<'PY'
+import ast
+tree = ast.parse(open("packaging/sam2-annotator.spec").read())
+for node in tree.body:
+    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "GTK_ONLY":
+        print("\n".join(ast.literal_eval(node.value)))
+PY
+)
+for lib in $missing; do
+  echo "not on this machine (taken from the user's system): $lib"
+done
+for lib in $needed; do
+  for prefix in $pruned; do
+    case "$lib" in "$prefix"*)
+      echo "a kept binary links $lib, which the spec prunes (GTK_ONLY)" >&2
+      exit 1;;
+    esac
+  done
+done
 tar -C dist -czf "dist/sam2-annotator-$VERSION-linux-$ARCH.tar.gz" sam2-annotator
 
 echo "== .deb"
@@ -75,6 +114,8 @@ Description: Click on objects, get exact SAM2 masks, save COCO annotations
 CONTROL
 dpkg-deb --root-owner-group --build "$PKG" "dist/sam2-annotator_${VERSION}_$ARCH.deb" >/dev/null
 
+echo "== size per top-level entry of $APP/_internal (KiB; before stripping: $before_kb KiB in all)"
+du -sk "$APP/_internal"/* | sort -n | tail -25
 end=$(date +%s)
 echo "== done in $((end - start)) s"
 du -sh "$APP" "dist/sam2-annotator-$VERSION-linux-$ARCH.tar.gz" "dist/sam2-annotator_${VERSION}_$ARCH.deb"

@@ -454,10 +454,12 @@ class VideoTracker:
             best = postprocess.choose_single(DecoderOutput(masks[0], ious[0], single_token=True))
             pointer = 0
         if object_score > 0:
-            low = np.ascontiguousarray(masks[0, best], np.float32)
+            # copies: a view would keep the decoder's whole [1, 4, 256, 256] output (1 MiB)
+            # alive in the memory bank for every frame
+            low = masks[0, best].astype(np.float32, copy=True)
         else:
             low = np.full((LOW_RES, LOW_RES), NO_OBJ_SCORE, np.float32)
-        out = FrameOutput(low, np.ascontiguousarray(ptrs[0, pointer], np.float32), object_score)
+        out = FrameOutput(low, ptrs[0, pointer].astype(np.float32, copy=True), object_score)
         if run_mem_encoder:
             out.maskmem_bf16 = self._encode_memory(
                 frame_idx, low, object_score, from_points=point_inputs is not None

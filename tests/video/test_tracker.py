@@ -36,6 +36,12 @@ def test_backward_from_an_unprompted_frame_without_object_pointers(video_model_d
     assert all(np.isfinite(r.low_res[1]).all() and r.masks()[1].any() for r in results)
     assert tracker.objects[1].frames_tracked == {4: True, 3: True}
     assert tracker.encoder_runs == 3
+    # the bank owns its arrays: a view of the decoder's output would keep all four candidate
+    # masks (1 MiB) alive per frame, which bank_nbytes would not see
+    memory = tracker.objects[1].memory
+    outputs = [*memory.cond.values(), *memory.non_cond.values()]
+    assert len(outputs) == 3
+    assert all(o.pred_masks.base is None and o.obj_ptr.base is None for o in outputs)
 
 
 def test_prompt_errors(video_model_dir, six_frames, model_dir):

@@ -50,7 +50,12 @@ from sam2_annotator.bench.stats import ratio
 from sam2_annotator.engine.memory_bank import select_memories
 from sam2_annotator.engine.model_files import ModelFiles
 from sam2_annotator.engine.providers import SessionConfig
-from sam2_annotator.engine.tracker import FrameTimings, TrackerOptions, VideoTracker
+from sam2_annotator.engine.tracker import (
+    GRAPH_PARTS,
+    StepCost,
+    TrackerOptions,
+    VideoTracker,
+)
 from sam2_annotator.engine.video_graphs import VideoConfig, VideoModel
 from sam2_annotator.engine.video_io import FolderSource, FrameSource
 from sam2_annotator.errors import UserError
@@ -58,7 +63,7 @@ from sam2_annotator.errors import UserError
 log = logging.getLogger(__name__)
 
 VIDEO_RESULTS_SCHEMA = 1
-PARTS = ("encoder", "memory_attention", "memory_encoder", "decoder")
+PARTS = GRAPH_PARTS
 #: Targets of issue 11.
 TARGET_SPEEDUP = 1.3
 TARGET_PEAK_SHARE = 0.60
@@ -88,32 +93,6 @@ class VideoBenchPlan:
             raise UserError(f"--frames must be 2 or more (prompt + tracked frame): {self.frames}")
         if self.memory_frames is not None and self.memory_frames < 0:
             raise UserError(f"--memory-frames must be 0 or more, not {self.memory_frames}")
-
-
-@dataclass
-class StepCost:
-    """One side's cost of one frame."""
-
-    frame: int
-    timings: FrameTimings
-    wall_ms: float
-    #: Memory attention's inputs on this frame: spatial memories T and object pointers P.
-    spatial: int = 0
-    pointers: int = 0
-
-    @property
-    def graphs_ms(self) -> float:
-        return self.timings.total
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"frame": self.frame}
-        out.update({f"{p}_ms": round(getattr(self.timings, p), 2) for p in PARTS})
-        out["graphs_ms"] = round(self.graphs_ms, 2)
-        out["wall_ms"] = round(self.wall_ms, 2)
-        out["other_ms"] = round(self.wall_ms - self.graphs_ms, 2)
-        out["memories"] = self.spatial
-        out["pointers"] = self.pointers
-        return out
 
 
 class Side(Protocol):

@@ -126,7 +126,7 @@ def _torch_loader(files: Any, video_model: Any, args: argparse.Namespace) -> tup
     bias = video_model.manifest.exporter.get("object_score_bias")
 
     def load(frames_dir: Path) -> Any:
-        from sam2_annotator.bench.video_torch import TorchVideoSide
+        from sam2_annotator.models.export_reference_video import TorchVideoSide
 
         return TorchVideoSide.load(source, frames_dir, bias, threads=args.threads)
 

@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -111,6 +112,36 @@ class FrameTimings:
         self.memory_attention += other.memory_attention
         self.decoder += other.decoder
         self.memory_encoder += other.memory_encoder
+
+
+#: The graphs of a tracked frame, in the order reports list them.
+GRAPH_PARTS = ("encoder", "memory_attention", "memory_encoder", "decoder")
+
+
+@dataclass
+class StepCost:
+    """One runtime's cost of one frame: per-graph timings and the wall time (benchmarks)."""
+
+    frame: int
+    timings: FrameTimings
+    wall_ms: float
+    #: Memory attention's inputs on this frame: spatial memories T and object pointers P.
+    spatial: int = 0
+    pointers: int = 0
+
+    @property
+    def graphs_ms(self) -> float:
+        return self.timings.total
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"frame": self.frame}
+        out.update({f"{p}_ms": round(getattr(self.timings, p), 2) for p in GRAPH_PARTS})
+        out["graphs_ms"] = round(self.graphs_ms, 2)
+        out["wall_ms"] = round(self.wall_ms, 2)
+        out["other_ms"] = round(self.wall_ms - self.graphs_ms, 2)
+        out["memories"] = self.spatial
+        out["pointers"] = self.pointers
+        return out
 
 
 @dataclass(frozen=True)

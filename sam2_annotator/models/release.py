@@ -222,11 +222,11 @@ def fetch_checkpoint(ckpt: Checkpoint, plan: ReleasePlan, say: Say) -> Path:
 
 def _fingerprint() -> str:
     """Changes with the exporter's code and torch, so a stale export is never reused."""
-    import torch
+    from importlib.metadata import version
 
     from sam2_annotator.models import export, export_video, precision
 
-    digest = hashlib.sha256(torch.__version__.encode())
+    digest = hashlib.sha256(version("torch").encode())
     for module in (export, export_video, precision):
         digest.update(Path(str(module.__file__)).read_bytes())
     return digest.hexdigest()[:12]

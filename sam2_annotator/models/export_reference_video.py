@@ -26,8 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from sam2_annotator.bench.video import StepCost
-from sam2_annotator.engine.tracker import FrameTimings
+from sam2_annotator.engine.tracker import FrameTimings, StepCost
 from sam2_annotator.errors import ModelError, UserError
 from sam2_annotator.models.export_reference import TorchSource
 

@@ -4,7 +4,7 @@
 
 1. FLOPs of the encoder (PyTorch's FlopCounterMode on the exporter's own module: matmuls,
    convolutions and SDPA, 2 FLOP per multiply-accumulate) and the CPU's fp32 peak, both
-   nominal (cores x FLOP/cycle x base clock, from --flop-per-cycle and --ghz) and measured (a
+   nominal (cores x FLOP/cycle x clock) and measured (a
    large numpy/OpenBLAS sgemm on all cores: the best dense kernel this machine has).
 2. ONNX Runtime's profiler per operator type for each variant of the encoder session.
 3. Bare ``session.run`` of every variant and PyTorch eager (the exporter's own modules, same
@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from sam2_annotator.bench.environment import machine_info  # noqa: E402
 from sam2_annotator.bench.op_profile import profile_by_op_type  # noqa: E402
+from sam2_annotator.bench.peak import fp32_peak  # noqa: E402
 from sam2_annotator.engine.image_io import load_image  # noqa: E402
 from sam2_annotator.engine.model_files import ModelFiles  # noqa: E402
 from sam2_annotator.engine.preprocess import preprocess  # noqa: E402
@@ -83,24 +84,10 @@ def count_sdpa():
         F.scaled_dot_product_attention = original
 
 
-def measured_peak_gflops(n: int = 2048, reps: int = 6) -> float:
-    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-    b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
-    a @ b
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--profile-runs", type=int, default=3)
-    parser.add_argument("--flop-per-cycle", type=float, default=64.0, help="per core (fp32)")
-    parser.add_argument("--ghz", type=float, default=2.6, help="base clock")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--flops-only", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("encoder_profile.json"))
@@ -124,14 +111,11 @@ def main() -> int:
     flops = {str(k): float(v) for k, v in counter.get_flop_counts()["Global"].items()}
     flops["scaled_dot_product_attention"] = sdpa["flops"]
     total_gflop = sum(flops.values()) / 1e9
-    nominal = cores * args.flop_per_cycle * args.ghz
-    measured = measured_peak_gflops()
+    peak = fp32_peak()
+    nominal = peak.nominal_gflops or float("nan")
+    measured = peak.measured_sgemm_gflops or float("nan")
     result["flops"] = {k: v / 1e9 for k, v in flops.items()} | {"total_gflop": total_gflop}
-    result["peak"] = {
-        "nominal_gflops": nominal,
-        "formula": f"{cores} cores x {args.flop_per_cycle:g} FLOP/cycle x {args.ghz:g} GHz",
-        "sgemm_2048_gflops": measured,
-    }
+    result["peak"] = peak.to_dict()
     print(f"encoder: {total_gflop:.1f} GFLOP; peak nominal {nominal:.0f}, sgemm {measured:.0f}")
     print({k: round(v / 1e9, 1) for k, v in flops.items()})
     if args.flops_only:

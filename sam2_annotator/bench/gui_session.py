@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sam2_annotator.engine.image_io import list_images
 from sam2_annotator.errors import UserError
 
 #: The probe gives up after 600 s itself; this is the launcher's own limit.
@@ -72,10 +73,10 @@ def run_probe(plan: GuiPlan, cache_dir: Path, out: Path) -> dict[str, Any]:
 
 def run_gui_bench(plan: GuiPlan, encoder_ms: float | None = None) -> dict[str, Any]:
     """A fresh-cache run then a reopen run; the figures the issue's targets are stated in."""
-    count = sum(1 for p in plan.images.iterdir() if p.is_file())
+    count = len(list_images(plan.images))
     if count < plan.prefetch + 2:
         raise UserError(
-            f"{plan.images} holds {count} files; the GUI bench needs at least "
+            f"{plan.images} holds {count} images; the GUI bench needs at least "
             f"{plan.prefetch + 2} images (the current one, {plan.prefetch} to prefetch, "
             "and one after them)"
         )

@@ -191,11 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["SAM2_ANNOTATOR_CACHE_DIR"] = str(args.cache_dir or Path(tmp) / "cache")
         import onnxruntime  # noqa: F401  - before Qt's libraries, as the app does
 
-        from sam2_annotator.engine.image_io import IMAGE_EXTENSIONS
+        from sam2_annotator.engine.image_io import list_images
         from sam2_annotator.gui.main_window import MainWindow
         from sam2_annotator.gui.settings import AppSettings
 
-        images = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        images = list_images(args.images)  # the window's own order
         if len(images) < 2:
             print(f"error: {args.images} needs at least 2 images", file=sys.stderr)
             return 2

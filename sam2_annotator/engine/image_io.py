@@ -85,8 +85,8 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     with _open(path) as image:
         _check_pixel_cap(path, image.size, max_pixels)
         try:
-            upright = ImageOps.exif_transpose(image)
-            rgb = _to_rgb8(path, upright)
+            ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
+            rgb = _to_rgb8(path, image)
         except _DECODE_ERRORS as exc:
             raise _decode_error(path, exc) from exc
     log.debug("loaded %s: %dx%d (mode %s)", path, rgb.shape[1], rgb.shape[0], image.mode)
@@ -188,6 +188,8 @@ def _to_rgb8(path: Path, image: Image.Image) -> np.ndarray:
         return _gray_to_rgb(numeric(np.asarray(image)))
     if image.has_transparency_data:
         return _composite_on_white(np.asarray(image.convert("RGBA")))
+    if image.mode == "RGB":  # convert() would copy the pixels once more
+        return np.asarray(image)
     try:
         return np.asarray(image.convert("RGB"))
     except ValueError as exc:

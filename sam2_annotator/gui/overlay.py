@@ -132,12 +132,14 @@ def outline_path(contours: tuple[np.ndarray, ...]) -> QPainterPath:
     written in QPainterPath's QDataStream format with numpy and read back in one call. The result
     is the same as ``addPolygon`` + ``closeSubpath`` per contour (checked by the tests).
     """
-    rings = [np.vstack([c, c[:1]]) for c in contours if len(c) >= 2]
-    if not rings:
+    kept = [c for c in contours if len(c) >= 2]
+    if not kept:
         return QPainterPath()
-    points = np.concatenate(rings)
-    counts = np.array([len(r) for r in rings])
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    lengths = np.array([len(c) for c in kept])
+    ends = np.cumsum(lengths)  # where each ring's closing point (its first point) goes
+    flat = np.concatenate(kept)
+    points = np.insert(flat, ends, flat[ends - lengths], axis=0)
+    starts = ends - lengths + np.arange(len(kept))  # the rings' starts once closed
     elements = np.empty(len(points), _ELEMENT)
     elements["type"] = _LINE_TO
     elements["type"][starts] = _MOVE_TO

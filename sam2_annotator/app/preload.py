@@ -9,25 +9,22 @@ modification time), so one image's pixels are held at most.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+from sam2_annotator.engine.cache_sources import FileSignature
 
-def file_signature(path: str) -> tuple[int, int] | None:
-    """``(size, mtime_ns)`` of ``path``, ``None`` when it cannot be read."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return stat.st_size, stat.st_mtime_ns
+
+def file_signature(path: str) -> FileSignature | None:
+    """The file's path, size and modification time; ``None`` when it cannot be read."""
+    return FileSignature.of(path)
 
 
 @dataclass(frozen=True)
 class Preloaded:
     path: str
-    signature: tuple[int, int]
+    signature: FileSignature
     payload: Any  # what the caller needs to show the image (pixels, cache key, pyramid)
 
 
@@ -38,7 +35,7 @@ class PreloadSlot:
         self._lock = threading.Lock()
         self._item: Preloaded | None = None
 
-    def offer(self, path: str, signature: tuple[int, int] | None, payload: Any) -> None:
+    def offer(self, path: str, signature: FileSignature | None, payload: Any) -> None:
         if signature is None:
             return
         with self._lock:

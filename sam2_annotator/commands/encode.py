@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sam2_annotator.engine.cache import DiskCache, default_cache_dir, record_max_bytes
+    from sam2_annotator.engine.cache_sources import SourceIndex
     from sam2_annotator.engine.image_io import list_images
 
     if not args.folder.is_dir():
@@ -143,10 +144,11 @@ def run(args: argparse.Namespace) -> int:
             except OSError as exc:
                 raise UserError(f"cannot write the embedding cache in {root}: {exc}") from exc
         disk = DiskCache(root, engine.model_key, max_bytes=args.cache_max_gb)
+        sources = SourceIndex(root)  # lets the window find each entry before decoding pixels
         bar = tqdm(images, unit="img", disable=args.no_progress, desc="encoding")
         for path in bar:
             bar.set_postfix_str(path.name, refresh=False)
-            _encode_one(engine, disk, args.folder, path, report)
+            _encode_one(engine, disk, sources, args.folder, path, report)
     seconds = time.perf_counter() - start
     if args.json:
         print(json.dumps(_json_report(args, all_images, images, disk, report, seconds), indent=2))
@@ -156,17 +158,20 @@ def run(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def _encode_one(engine, disk, folder: Path, path: Path, report: EncodeReport) -> None:
+def _encode_one(engine, disk, sources, folder: Path, path: Path, report: EncodeReport) -> None:
     from sam2_annotator.engine.cache import cache_key
+    from sam2_annotator.engine.cache_sources import FileSignature
     from sam2_annotator.engine.image_io import image_hash, load_image
 
     name = path.relative_to(folder).as_posix()
+    signature = FileSignature.of(path)
     try:
         image = load_image(path)
     except ImageLoadError as exc:
         report.failed.append(str(exc))
         return
     key = cache_key(image_hash(image))
+    sources.remember(signature, key)
     if disk.touch(key):  # present: mark it as recently used so the cap keeps it
         report.cached.append(name)
         return

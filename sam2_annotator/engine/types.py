@@ -45,6 +45,14 @@ class Prompt:
         return len(self.points) == 0 and self.box is None
 
 
+#: The shapes of :class:`Embedding`'s arrays, the same for every SAM2 size.
+EMBEDDING_SHAPES: dict[str, tuple[int, ...]] = {
+    "image_embed": (1, 256, 64, 64),
+    "high_res_feats_0": (1, 32, 256, 256),
+    "high_res_feats_1": (1, 64, 128, 128),
+}
+
+
 @dataclass(frozen=True)
 class Embedding:
     """The encoder's output for one image, in our (samexporter) layout."""
@@ -57,6 +65,12 @@ class Embedding:
     @property
     def nbytes(self) -> int:
         return self.image_embed.nbytes + self.high_res_feats_0.nbytes + self.high_res_feats_1.nbytes
+
+    @classmethod
+    def zeros(cls, orig_hw: tuple[int, int]) -> Embedding:
+        """An all-zero float32 embedding (what warming a decoder session up runs on)."""
+        arrays = {name: np.zeros(shape, np.float32) for name, shape in EMBEDDING_SHAPES.items()}
+        return cls(orig_hw=orig_hw, **arrays)
 
 
 @dataclass(frozen=True)

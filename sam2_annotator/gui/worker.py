@@ -39,14 +39,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
 from sam2_annotator.app.preload import PreloadSlot, file_signature
+from sam2_annotator.app.worker_state import (
+    DEFAULT_MEMORY_BYTES,
+    EMBEDDING_BYTES,
+    FIRST_CLICK_GRACE_S,
+    ActiveEncode,
+    Current,
+)
 from sam2_annotator.engine.cache import DiskCache, EmbeddingCache, MemoryCache, cache_key
+from sam2_annotator.engine.cache_sources import FileSignature, SourceIndex
 from sam2_annotator.engine.image_io import image_hash, load_image
 from sam2_annotator.engine.predictor import CancelToken
 from sam2_annotator.engine.providers import SessionConfig
@@ -54,27 +62,12 @@ from sam2_annotator.engine.types import Embedding
 from sam2_annotator.errors import OperationCancelled, UserError
 from sam2_annotator.gui.overlay import make_overlay
 from sam2_annotator.gui.pyramid import build_pyramid
-
-log = logging.getLogger(__name__)
-
-#: Bytes of one SAM2 embedding (float32): 256x64x64 + 32x256x256 + 64x128x128 values. Used to
-#: size the prefetch window before the first embedding exists.
-EMBEDDING_BYTES = 4 * (256 * 64 * 64 + 32 * 256 * 256 + 64 * 128 * 128)
-#: How long the prefetch waits, on an image reached already encoded, for its first click to
-#: decode alone (a prefetch encode beside it doubled the decode on 2 cores: docs/BENCHMARKS.md).
-FIRST_CLICK_GRACE_S = 1.0
-#: Default memory budget for embeddings (about 30 images).
-DEFAULT_MEMORY_BYTES = 512 * 1024 * 1024
-
-from sam2_annotator.gui.worker_messages import (  # noqa: E402, F401 - re-exported
+from sam2_annotator.gui.worker_messages import (  # noqa: F401 - re-exported
     DecodeRequest,
     DecodeResult,
     EncodeEvent,
-    EncodeState,
     Engine,
     EngineFactory,
-    EngineFiles,
-    ErrorKind,
     LoadedImage,
     ModelInfo,
     WorkerError,
@@ -82,41 +75,20 @@ from sam2_annotator.gui.worker_messages import (  # noqa: E402, F401 - re-export
     open_engine,
 )
 
-# --------------------------------------------------------------------------- internal state
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class _ModelRequest:
+class ModelRequest:
     folder: Path
     config: SessionConfig
 
 
 @dataclass(frozen=True)
-class _LoadedModel:
+class LoadedModel:
     engine: Engine
     cache: EmbeddingCache
     info: ModelInfo
-
-
-@dataclass
-class _Current:
-    """The image on screen: its pixels once loaded, its embedding once encoded."""
-
-    path: str
-    rgb: np.ndarray | None = None
-    key: str | None = None
-    embedding: Embedding | None = None
-    load_failed: bool = False
-    arrived: float = field(default_factory=time.monotonic)
-    #: Reached already encoded and not decoded yet: the prefetch waits (see FIRST_CLICK_GRACE_S).
-    first_click_pending: bool = False
-
-
-@dataclass(frozen=True)
-class _ActiveEncode:
-    path: str
-    token: CancelToken
-    for_current: bool
 
 
 Job = Callable[[], None]
@@ -170,12 +142,13 @@ class InferenceWorker(QObject):
         self._engine_factory: EngineFactory = engine_factory or open_engine
         self._memory_bytes = memory_bytes
         self._disk_cache_dir = disk_cache_dir
+        self._sources = SourceIndex(disk_cache_dir) if disk_cache_dir is not None else None
         self._cond = threading.Condition()
         self._stopping = False
-        self._model_request: _ModelRequest | None = None
-        self._model: _LoadedModel | None = None
+        self._model_request: ModelRequest | None = None
+        self._model: LoadedModel | None = None
         self._loading_model = False
-        self._current: _Current | None = None
+        self._current: Current | None = None
         self._upcoming: tuple[str, ...] = ()
         self._preload = PreloadSlot()
         self._prefetch = max(0, prefetch)
@@ -184,7 +157,7 @@ class InferenceWorker(QObject):
         self._pending: DecodeRequest | None = None
         self._keys: dict[str, str] = {}
         self._failed: set[str] = set()
-        self._active: _ActiveEncode | None = None
+        self._active: ActiveEncode | None = None
         self._thread: _WorkerThread | None = None
         self._encoder_thread: threading.Thread | None = None
 
@@ -221,7 +194,7 @@ class InferenceWorker(QObject):
         """Load the model in ``folder``; a running encode is cancelled. Answered by
         :attr:`model_loaded` or :attr:`failed` (kind ``"model"``)."""
         with self._cond:
-            self._model_request = _ModelRequest(Path(folder), config or SessionConfig())
+            self._model_request = ModelRequest(Path(folder), config or SessionConfig())
             if self._active is not None:
                 self._active.token.cancel()
             self._cond.notify_all()
@@ -230,7 +203,7 @@ class InferenceWorker(QObject):
         """The image on screen (``None``: none) and the images to prefetch, in order."""
         with self._cond:
             if self._current is None or self._current.path != current:
-                self._current = _Current(current) if current is not None else None
+                self._current = Current(current) if current is not None else None
                 if self._pending is not None and self._pending.image != current:
                     self._pending = None
                 if current is not None:
@@ -342,7 +315,11 @@ class InferenceWorker(QObject):
         current = self._current
         if current is not None and not current.load_failed:
             if current.rgb is None:
-                return None  # current image first: wait until its pixels are loaded
+                if current.hint_tried or self._sources is None:
+                    return None  # current image first: wait until its pixels are loaded
+                current.hint_tried = True
+                active = self._begin_encode(current.path, for_current=True)
+                return lambda: self._read_hinted(active, model)
             if current.embedding is None and current.path not in self._failed:
                 rgb, key = current.rgb, current.key
                 active = self._begin_encode(current.path, for_current=True)
@@ -364,11 +341,11 @@ class InferenceWorker(QObject):
             return lambda: self._prefetch_one(active, model)
         return None
 
-    def _begin_encode(self, path: str, for_current: bool) -> _ActiveEncode:
-        self._active = _ActiveEncode(path, CancelToken(), for_current)
+    def _begin_encode(self, path: str, for_current: bool) -> ActiveEncode:
+        self._active = ActiveEncode(path, CancelToken(), for_current)
         return self._active
 
-    def _end_encode(self, active: _ActiveEncode) -> None:
+    def _end_encode(self, active: ActiveEncode) -> None:
         with self._cond:
             if self._active is active:
                 self._active = None
@@ -404,7 +381,7 @@ class InferenceWorker(QObject):
 
     # ------------------------------------------------------------------ jobs
 
-    def _load_model(self, request: _ModelRequest) -> None:
+    def _load_model(self, request: ModelRequest) -> None:
         with self._cond:
             self._loading_model = True
             self._model = None
@@ -432,7 +409,7 @@ class InferenceWorker(QObject):
             self._cond.notify_all()
         self.model_loaded.emit(model.info)
 
-    def _open_model(self, request: _ModelRequest) -> _LoadedModel:
+    def _open_model(self, request: ModelRequest) -> LoadedModel:
         start = time.perf_counter()
         engine = self._engine_factory(request.folder, request.config)
         disk = None
@@ -448,15 +425,17 @@ class InferenceWorker(QObject):
             load_ms=(time.perf_counter() - start) * 1000.0,
         )
         log.info("model ready: %s on %s (%.0f ms)", info.display_name, info.provider, info.load_ms)
-        return _LoadedModel(engine, cache, info)
+        return LoadedModel(engine, cache, info)
 
     def _load_current(self, path: str) -> None:
         start = time.perf_counter()
         try:
+            signature = None
             preloaded = self._preload.take(path)  # the prefetch decoded it moments ago
             if preloaded is not None:
                 rgb, key, pyramid = preloaded
             else:
+                signature = file_signature(path)
                 rgb = load_image(path)
                 key = cache_key(image_hash(rgb))
                 pyramid = build_pyramid(rgb)
@@ -468,14 +447,9 @@ class InferenceWorker(QObject):
             self.failed.emit(WorkerError("image", str(exc), path=path))
             self.encode_event.emit(EncodeEvent(path, "failed", current=True))
             return
-        loaded = LoadedImage(
-            path=path,
-            width=int(rgb.shape[1]),
-            height=int(rgb.shape[0]),
-            key=key,
-            pyramid=pyramid,
-            load_ms=(time.perf_counter() - start) * 1000.0,
-        )
+        height, width = (int(n) for n in rgb.shape[:2])
+        ms = (time.perf_counter() - start) * 1000.0
+        loaded = LoadedImage(path, width, height, key, pyramid, load_ms=ms)
         with self._cond:
             current = self._current
             if current is None or current.path != path:
@@ -490,9 +464,33 @@ class InferenceWorker(QObject):
         self.image_loaded.emit(loaded)
         if from_memory:
             self.encode_event.emit(EncodeEvent(path, "ready", current=True, from_cache=True))
+        self._remember(signature, key)
+
+    def _remember(self, signature: FileSignature | None, key: str) -> None:
+        if self._sources is not None:
+            self._sources.remember(signature, key)
+
+    def _read_hinted(self, active: ActiveEncode, model: LoadedModel) -> None:
+        """Read the current image's embedding by its file's key hint while its pixels decode
+        (a reopened folder: the disk read no longer waits behind the JPEG decode). What it finds
+        goes to memory, where :meth:`_load_current` takes it if the pixels hash to that key."""
+        ready = False
+        try:
+            key = self._sources.key_for(active.path) if self._sources is not None else None
+            found = model.cache.get(key) if key is not None else None
+            with self._cond:  # the pixels were hashed first: take it here
+                current = self._current
+                ready = found is not None and current is not None and self._model is model
+                ready = ready and current.awaits(active.path, key)
+                if ready:
+                    current.embedding, current.first_click_pending = found, True
+        finally:
+            self._end_encode(active)
+        if ready:
+            self.encode_event.emit(EncodeEvent(active.path, "ready", current=True, from_cache=True))
 
     def _encode_current(
-        self, active: _ActiveEncode, rgb: np.ndarray, key: str, model: _LoadedModel
+        self, active: ActiveEncode, rgb: np.ndarray, key: str, model: LoadedModel
     ) -> None:
         try:
             result = self._embed(active, rgb, key, model)
@@ -505,12 +503,15 @@ class InferenceWorker(QObject):
             current = self._current
             if self._model is model and current is not None and current.key == key:
                 current.embedding = embedding
+                # Read from the disk cache (a reopened folder): like one found in memory, its
+                # first click runs before the prefetch starts reading and decoding the next ones.
+                current.first_click_pending = ms is None
             self._cond.notify_all()
         self.encode_event.emit(
             EncodeEvent(active.path, "ready", current=True, ms=ms, from_cache=ms is None)
         )
 
-    def _prefetch_one(self, active: _ActiveEncode, model: _LoadedModel) -> None:
+    def _prefetch_one(self, active: ActiveEncode, model: LoadedModel) -> None:
         path = active.path
         try:
             signature = file_signature(path)
@@ -523,6 +524,7 @@ class InferenceWorker(QObject):
                 self.encode_event.emit(EncodeEvent(path, "failed", current=False))
                 return
             key = cache_key(image_hash(rgb))
+            self._remember(signature, key)
             with self._cond:
                 self._keys[path] = key
                 is_next = self._upcoming[:1] == (path,)
@@ -545,7 +547,7 @@ class InferenceWorker(QObject):
         )
 
     def _embed(
-        self, active: _ActiveEncode, rgb: np.ndarray, key: str, model: _LoadedModel
+        self, active: ActiveEncode, rgb: np.ndarray, key: str, model: LoadedModel
     ) -> tuple[Embedding, float | None] | None:
         """The embedding from the cache or the encoder, with its encode ms (``None``: cached).
 
@@ -576,7 +578,7 @@ class InferenceWorker(QObject):
         log.info("encoded %s in %.0f ms", Path(active.path).name, ms)
         return embedding, ms
 
-    def _decode(self, request: DecodeRequest, embedding: Embedding, model: _LoadedModel) -> None:
+    def _decode(self, request: DecodeRequest, embedding: Embedding, model: LoadedModel) -> None:
         start = time.perf_counter()
         try:
             prediction = model.engine.decode(

@@ -78,8 +78,11 @@ EngineFactory = Callable[[Path, SessionConfig], Engine]
 
 
 def open_engine(folder: Path, config: SessionConfig) -> Engine:
-    """The default :data:`EngineFactory`: ONNX Runtime sessions for the model in ``folder``."""
-    return Sam2Engine(ModelFiles.from_folder(folder), config)
+    """The default :data:`EngineFactory`: ONNX Runtime sessions for the model in ``folder``,
+    the decoder warmed up (off the GUI thread, so a first click gets a warm session)."""
+    engine = Sam2Engine(ModelFiles.from_folder(folder), config)
+    engine.warm_up()
+    return engine
 
 
 # --------------------------------------------------------------------------- messages

@@ -14,6 +14,7 @@ from PIL import Image
 from sam2_annotator.cli import main
 from sam2_annotator.commands.encode import parse_shard, shard_of
 from sam2_annotator.engine.cache import DiskCache, cache_key
+from sam2_annotator.engine.cache_sources import SOURCES_FOLDER, SourceIndex
 from sam2_annotator.engine.image_io import image_hash, load_image
 
 
@@ -70,6 +71,9 @@ def test_encode_fills_cache_and_resumes(folder, tmp_path, model_dir, engine, cap
     fresh = engine.encode(load_image(folder / "b.png"))
     np.testing.assert_allclose(stored.image_embed, fresh.image_embed, rtol=2e-3, atol=1e-4)
     assert stored.orig_hw == (48, 64)
+    # Each file's key is recorded as a hint, so the window finds its entry before decoding it.
+    hints = SourceIndex(cache)
+    assert {name: hints.key_for(folder / name) for name in keys} == keys
 
 
 def test_encode_rejects_a_missing_folder(tmp_path, model_dir, capsys):
@@ -169,8 +173,10 @@ def test_three_concurrent_shards_encode_every_image_exactly_once(tmp_path, model
     assert sum(len(e) for e in encoded) == len(everything) == 6  # no image encoded twice
     assert set().union(*encoded) == everything  # and none left out
 
-    model_folders = list(cache.iterdir())
+    model_folders = [p for p in cache.iterdir() if p.name != SOURCES_FOLDER]
     assert len(model_folders) == 1
+    hints = SourceIndex(cache)  # written by the three processes side by side, all complete
+    assert all(hints.key_for(folder / name) is not None for name in everything)
     assert len(list(model_folders[0].glob("*.npz"))) == 6
     assert not list(model_folders[0].glob("*.tmp"))
 
@@ -202,7 +208,7 @@ def test_cache_cap_evicts_and_warns(folder, tmp_path, model_dir, capsys):
     assert len(report["encoded"]) == 2 and report["evicted"] == 1
     assert report["cache_max_bytes"] == int(0.01 * 2**30)
     assert "capped at" in captured.err and "--cache-max-gb" in captured.err
-    (model_folder,) = (p for p in cache.iterdir() if p.is_dir())
+    (model_folder,) = (p for p in cache.iterdir() if p.is_dir() and p.name != SOURCES_FOLDER)
     assert len(list(model_folder.glob("*.npz"))) == 1
     # The cap is remembered by the folder: the app (no cap given) keeps it.
     assert DiskCache(cache, "0" * 64).max_bytes == int(0.01 * 2**30)

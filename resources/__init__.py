@@ -10,5 +10,6 @@ def resource_path(name: str) -> Path:
 
 
 SAMPLE_IMAGE = "sample.jpg"
+SAMPLE_VIDEO = "sample.mp4"
 APP_ICON_SVG = "icons/sam2-annotator.svg"
 APP_ICON_PNG = "icons/sam2-annotator.png"

@@ -1,9 +1,10 @@
 """``sam2-annotator --self-test``: prove an installation works, frozen or not.
 
 Loads the given (or bundled, or installed) model, encodes and decodes the bundled sample image,
-checks that the system libraries Qt needs on a Linux X11 desktop are installed and that Qt starts
-offscreen, prints provider and timings, and returns 0 — or 1 with a clear
-message saying what is missing.
+reads every frame of the bundled sample video (H.264 in MP4, as a phone or camera writes it: the
+bundle's OpenCV must decode it), checks that the system libraries Qt needs on a Linux X11 desktop
+are installed and that Qt starts offscreen, prints provider and timings, and returns 0 — or 1
+with a clear message saying what is missing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from pathlib import Path
 from sam2_annotator.errors import UserError
 
 log = logging.getLogger(__name__)
+
+#: Frames in resources/sample.mp4.
+SAMPLE_VIDEO_FRAMES = 12
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,24 @@ def run_model_check(model: Path | None) -> SelfTestResult:
     )
 
 
+def video_check() -> str:
+    """Decode every frame of the bundled H.264 sample; one line, or :class:`UserError`."""
+    from sam2_annotator.engine.video_io import VideoFileSource
+    from sam2_annotator.resources import SAMPLE_VIDEO, resource_path
+
+    source = VideoFileSource(resource_path(SAMPLE_VIDEO))
+    try:
+        frames = [source.read(i) for i in range(len(source))]
+    finally:
+        source.close()
+    height, width = source.frame_hw
+    if len(frames) != SAMPLE_VIDEO_FRAMES:
+        raise UserError(
+            f"read {len(frames)} frames of the sample video, expected {SAMPLE_VIDEO_FRAMES}"
+        )
+    return f"{len(frames)} frames {width}x{height} (H.264/MP4) decoded"
+
+
 def run_self_test(
     model: Path | None,
     gui_check: Callable[[], str] | None,
@@ -96,6 +118,7 @@ def run_self_test(
         result = run_model_check(model)
         for line in result.lines():
             echo(line)
+        echo(f"video     {video_check()}")
         if desktop_check is not None:
             echo(f"desktop   {desktop_check()}")
         if gui_check is not None:

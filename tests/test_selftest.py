@@ -17,6 +17,7 @@ def test_self_test_passes_with_a_model(model_dir, capsys) -> None:
     out = capsys.readouterr().out
     assert "random-init" in out and "provider  cpu" in out
     assert "sample    640x427" in out
+    assert "video     12 frames 160x90 (H.264/MP4) decoded" in out
     assert "gui       Qt" in out and out.rstrip().endswith("self-test OK")
     assert "\ndesktop   " in out  # the X11 library check ran (its verdict depends on the machine)
 
@@ -57,3 +58,22 @@ def test_self_test_names_a_broken_model(tmp_path, capsys) -> None:
     (tmp_path / "decoder.onnx").write_bytes(b"garbage")
     assert main(["--self-test", "--no-gui", "--model", str(tmp_path)]) == 1
     assert "encoder.onnx" in capsys.readouterr().out
+
+
+def test_self_test_fails_when_the_sample_video_cannot_be_decoded(
+    model_dir, tmp_path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bundle whose OpenCV cannot read video (no FFmpeg, a codec left out) fails, naming it."""
+    import sam2_annotator.resources as resources
+
+    broken = tmp_path / "sample.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    real = resources.resource_path
+    monkeypatch.setattr(
+        resources,
+        "resource_path",
+        lambda name: broken if name == resources.SAMPLE_VIDEO else real(name),
+    )
+    assert main(["--self-test", "--no-gui", "--model", str(model_dir)]) == 1
+    last = capsys.readouterr().out.rstrip().splitlines()[-1]
+    assert last.startswith("self-test FAILED: cannot open video") and "sample.mp4" in last

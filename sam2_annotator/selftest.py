@@ -1,10 +1,10 @@
 """``sam2-annotator --self-test``: prove an installation works, frozen or not.
 
-Loads the given (or bundled, or installed) model, encodes and decodes the bundled sample image,
-reads every frame of the bundled sample video (H.264 in MP4, as a phone or camera writes it: the
-bundle's OpenCV must decode it), checks that the system libraries Qt needs on a Linux X11 desktop
-are installed and that Qt starts offscreen, prints provider and timings, and returns 0 — or 1
-with a clear message saying what is missing.
+Loads the given (or bundled, or installed) model, encodes and decodes the bundled sample image
+(and round-trips the mask through COCO RLE), reads every frame of the bundled sample video (H.264
+in MP4, as a phone or camera writes it: the bundle's OpenCV must decode it), checks that the
+system libraries Qt needs on a Linux X11 desktop are installed and that Qt starts offscreen,
+prints provider and timings, and returns 0 — or 1 with a clear message saying what is missing.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class SelfTestResult:
             f"provider  {self.provider}",
             f"timing    session load {self.load_ms:.0f} ms, encoder {self.encoder_ms:.0f} ms, "
             f"decoder {self.decoder_ms:.1f} ms",
-            f"sample    {width}x{height}, mask {self.mask_pixels} px",
+            f"sample    {width}x{height}, mask {self.mask_pixels} px (COCO RLE round trip OK)",
         ]
 
 
@@ -75,6 +75,11 @@ def run_model_check(model: Path | None) -> SelfTestResult:
     result = engine.decode(embedding, prompt)
     if result.mask.shape != (height, width):
         raise UserError(f"decoder returned a {result.mask.shape} mask for a {width}x{height} image")
+    from sam2_annotator.annotations.masks import mask_to_rle
+
+    rle = mask_to_rle(result.mask)  # what saving it to COCO does (pycocotools)
+    if not np.array_equal(rle.decode(), result.mask) or rle.area != int(result.mask.sum()):
+        raise UserError("the mask does not survive COCO RLE encoding (pycocotools is broken)")
     return SelfTestResult(
         model=engine.display_name,
         provider=engine.provider,

@@ -16,7 +16,7 @@ def test_self_test_passes_with_a_model(model_dir, capsys) -> None:
     assert main(["--self-test", "--model", str(model_dir)]) == 0
     out = capsys.readouterr().out
     assert "random-init" in out and "provider  cpu" in out
-    assert "sample    640x427" in out
+    assert "sample    640x427" in out and "COCO RLE round trip OK" in out
     assert "video     12 frames 160x90 (H.264/MP4) decoded" in out
     assert "gui       Qt" in out and out.rstrip().endswith("self-test OK")
     assert "\ndesktop   " in out  # the X11 library check ran (its verdict depends on the machine)

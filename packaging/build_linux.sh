@@ -8,6 +8,9 @@
 #   ORT=cpu|gpu            which onnxruntime wheel to bundle (default cpu)
 #   SAM2A_MODEL_DIR=DIR    a model folder to bundle (default: none; the app offers a download)
 #   PYTHON=python3.11      interpreter for the build venv
+#   OPENCV_WHEEL=FILE      the small OpenCV wheel of packaging/build_opencv_min.sh instead of
+#                          PyPI's opencv-python-headless (the release build sets it; the bundle
+#                          is ~120 MB smaller: the du table at the end of this script's log)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -27,6 +30,12 @@ if [ "$ORT" = gpu ]; then
   "$VENV/bin/pip" uninstall -q -y onnxruntime
   "$VENV/bin/pip" install -q onnxruntime-gpu
 fi
+if [ -n "${OPENCV_WHEEL:-}" ]; then
+  echo "== OpenCV from $OPENCV_WHEEL (core, imgproc, imgcodecs, videoio only)"
+  "$VENV/bin/pip" uninstall -q -y opencv-python-headless
+  "$VENV/bin/pip" install -q --no-deps "$OPENCV_WHEEL"
+  "$VENV/bin/python" -c "import cv2; print('cv2', cv2.__version__)"
+fi
 if "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   echo "torch is in the build venv: refusing to build (the app must not bundle it)" >&2
   exit 1
@@ -43,13 +52,19 @@ if find "$APP" -iname '*torch*' | grep -q .; then
 fi
 before_kb=$(du -sk "$APP" | cut -f1)
 
-echo "== strip debug sections of the interpreter (libpython ships 16 MB of them)"
-# Only the interpreter's own files: the wheels' libraries were edited by auditwheel/patchelf,
-# and stripping those breaks them (numpy's OpenBLAS: "ELF load command address/offset not
-# page-aligned"). --strip-debug keeps the symbol tables the dynamic loader uses.
+echo "== strip debug sections of the interpreter (libpython ships 16 MB of them), Pillow, pycocotools"
+# Not the libraries auditwheel grafted into the wheels (edited by patchelf; stripping them breaks
+# them, e.g. numpy's OpenBLAS: "ELF load command address/offset not page-aligned").
+# --strip-debug keeps the symbol tables the dynamic loader uses.
 if command -v strip >/dev/null; then
   find "$APP/_internal" -maxdepth 1 -type f -name 'libpython*' -exec strip --strip-debug {} +
   find "$APP/_internal" -path '*/lib-dynload/*.so' -type f -exec strip --strip-debug {} +
+  # Pillow's and pycocotools' own extension modules carry 4 MB of debug sections; stripping
+  # them (not the libraries auditwheel grafted beside them) was checked to keep them loading,
+  # and the frozen --self-test decodes a JPEG with Pillow and round-trips a mask through
+  # pycocotools' RLE.
+  find "$APP/_internal/PIL" "$APP/_internal/pycocotools" -maxdepth 1 -type f -name '*.so' \
+    -exec strip --strip-debug {} +
 else
   echo "strip not found: libpython keeps its debug sections" >&2
 fi
@@ -59,7 +74,7 @@ echo "== no kept binary links a library the spec prunes (GTK_ONLY)"
 # libraries, which Qt's Wayland plugins take from the user's desktop); a pruned one is an error.
 linked=$(find "$APP" -type f \( -name '*.so' -o -name '*.so.*' \) -print0 |
   LD_LIBRARY_PATH="$APP/_internal" xargs -0 -n 50 ldd 2>/dev/null | grep '=>' || true)
-missing=$(echo "$linked" | grep 'not found' | awk '{print $1}' | sort -u)
+missing=$(echo "$linked" | { grep 'not found' || true; } | awk '{print $1}' | sort -u)
 needed=$(echo "$linked" | awk '{print $1}' | sort -u)
 pruned=$("$VENV/bin/python" - <<'PY'
 import ast

@@ -10,11 +10,13 @@ stale or wrong hint costs one wasted read and nothing else.
 Layout: ``<cache root>/sources/<2 hex>/<30 hex>``, one small text file per file signature, holding
 the key. Content-addressed and written through ``os.replace`` of a unique temp file, like the
 entries themselves, so concurrent writers (``encode --shard`` on a shared file system) are safe.
-The files are tiny (one per image file) and are not counted towards the cache's size cap.
+The files are tiny (one per version of an image file: a file system block each) and are neither
+counted towards the cache's size cap nor pruned; deleting ``sources/`` only costs the hints.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -66,21 +68,17 @@ class SourceIndex:
     def key_for(self, path: str | os.PathLike[str]) -> str | None:
         """The key ``path``'s pixels had when this version of the file was last hashed."""
         signature = FileSignature.of(path)
-        if signature is None:
-            return None
-        try:
-            key = self._path(signature).read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError):
-            return None
-        return key if KEY_RE.fullmatch(key) else None
+        return None if signature is None else _read_key(self._path(signature))
 
     def remember(self, signature: FileSignature | None, key: str) -> None:
         """Record that the file with ``signature`` (taken *before* its pixels were read) hashed
-        to ``key``. Skipped when the file has changed since (its signature now differs)."""
+        to ``key``; a different key recorded before is replaced. Skipped when the file has
+        changed since (its signature now differs). Never raises: a cache folder that cannot be
+        written (read-only, full, not a folder) only loses the hint."""
         if signature is None or FileSignature.of(signature.path) != signature:
             return
         target = self._path(signature)
-        if target.is_file():
+        if _read_key(target) == key:
             return
         temp = target.with_name(f"{target.name}.{writer_tag()}.{secrets.token_hex(4)}.tmp")
         try:
@@ -89,4 +87,13 @@ class SourceIndex:
             os.replace(temp, target)
         except OSError as exc:
             log.debug("could not record the key of %s: %s", signature.path, exc)
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # e.g. EROFS, even for a file that is not there
+                temp.unlink(missing_ok=True)
+
+
+def _read_key(path: Path) -> str | None:
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return key if KEY_RE.fullmatch(key) else None

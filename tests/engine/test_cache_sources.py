@@ -91,3 +91,24 @@ def test_hints_are_not_entries_of_the_cache(tmp_path) -> None:
     assert disk.total_bytes() == 0
     disk.enforce_limit()
     assert SourceIndex(tmp_path / "cache").key_for(image) == OTHER
+
+
+def test_a_cache_folder_that_cannot_be_written_only_loses_the_hint(tmp_path) -> None:
+    """``sources`` is a file here, so nothing can be created under it (as on a read-only or
+    full file system): ``remember`` must not raise, and there is no hint."""
+    image = _file(tmp_path)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / SOURCES_FOLDER).write_text("not a folder")
+    index = SourceIndex(tmp_path / "cache")
+    index.remember(FileSignature.of(image), KEY)
+    assert index.key_for(image) is None
+
+
+def test_a_different_key_replaces_the_recorded_one(tmp_path) -> None:
+    """A wrong hint (a file rewritten with another image, same size and mtime) is corrected
+    the next time the pixels are hashed, so it costs one wasted read, not one per visit."""
+    image = _file(tmp_path)
+    index = SourceIndex(tmp_path / "cache")
+    index.remember(FileSignature.of(image), OTHER)
+    index.remember(FileSignature.of(image), KEY)
+    assert index.key_for(image) == KEY

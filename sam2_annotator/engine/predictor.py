@@ -88,6 +88,14 @@ class EncodeTiming:
     run_ms: float
 
 
+#: What ``session.run`` raises when a graph cannot run (bad weights, an unsupported node).
+_ORT_RUN_ERRORS = (
+    ort.capi.onnxruntime_pybind11_state.Fail,
+    ort.capi.onnxruntime_pybind11_state.RuntimeException,
+    ort.capi.onnxruntime_pybind11_state.InvalidArgument,
+)
+
+
 class Sam2Engine:
     """ONNX Runtime sessions + contract for one SAM2 model."""
 
@@ -148,10 +156,7 @@ class Sam2Engine:
         feed = {self.contract.encoder_input_name: tensor}
         try:
             values = session.run(names, feed, cancel.run_options if cancel else None)
-        except (
-            ort.capi.onnxruntime_pybind11_state.Fail,
-            ort.capi.onnxruntime_pybind11_state.RuntimeException,
-        ) as exc:
+        except _ORT_RUN_ERRORS as exc:
             if cancel is not None and cancel.cancelled:
                 raise OperationCancelled("encoding cancelled") from exc
             raise ModelError(f"the encoder failed: {exc}") from exc
@@ -176,7 +181,10 @@ class Sam2Engine:
         """
         start = time.perf_counter()
         centre = np.array([[512.0, 512.0]], np.float32)
-        self.decode_raw(Embedding.zeros((1024, 1024)), Prompt(centre, np.array([1], np.int64)))
+        try:
+            self.decode_raw(Embedding.zeros((1024, 1024)), Prompt(centre, np.array([1], np.int64)))
+        except _ORT_RUN_ERRORS as exc:  # loads, but cannot run: say so at load time
+            raise ModelError(f"the decoder {self.files.decoder.name} cannot run: {exc}") from exc
         return (time.perf_counter() - start) * 1000.0
 
     def decode(

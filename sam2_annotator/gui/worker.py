@@ -476,8 +476,9 @@ class InferenceWorker(QObject):
         goes to memory, where :meth:`_load_current` takes it if the pixels hash to that key."""
         ready = False
         try:
-            key = self._sources.key_for(active.path) if self._sources is not None else None
-            found = model.cache.get(key) if key is not None else None
+            hints = self._sources
+            key = hints.key_for(active.path) if hints and not active.token.cancelled else None
+            found = model.cache.get(key) if key is not None and not active.token.cancelled else None
             with self._cond:  # the pixels were hashed first: take it here
                 current = self._current
                 ready = found is not None and current is not None and self._model is model

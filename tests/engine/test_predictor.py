@@ -154,3 +154,24 @@ def test_display_name_says_random_init(engine) -> None:
     assert "random-init" in engine.display_name
     assert engine.provider == "cpu"
     assert len(engine.model_key) == 64
+
+
+def test_warm_up_runs_the_decoder_once(engine) -> None:
+    assert engine.warm_up() > 0.0
+
+
+def test_a_decoder_that_loads_but_cannot_run_fails_the_warm_up_with_a_model_error(
+    engine, monkeypatch
+) -> None:
+    """The window warms the decoder up when it loads a model: a graph that cannot run is then
+    reported as a model error (one clear message), not as an internal error on the first click."""
+    import onnxruntime as ort
+
+    from sam2_annotator.errors import ModelError
+
+    def broken(*_args, **_kwargs):
+        raise ort.capi.onnxruntime_pybind11_state.Fail("Non-zero status code: bad node")
+
+    monkeypatch.setattr(engine, "decode_raw", broken)
+    with pytest.raises(ModelError, match=r"the decoder decoder\.onnx cannot run: .*bad node"):
+        engine.warm_up()

@@ -96,6 +96,10 @@ def video_check() -> str:
     from sam2_annotator.engine.video_io import VideoFileSource
     from sam2_annotator.resources import SAMPLE_VIDEO, resource_path
 
+    try:
+        import cv2  # noqa: F401 - what reads video; a broken bundle fails here
+    except ImportError as exc:
+        raise UserError(f"OpenCV cannot be loaded: {exc}") from exc
     source = VideoFileSource(resource_path(SAMPLE_VIDEO))
     try:
         frames = [source.read(i) for i in range(len(source))]

@@ -16,39 +16,60 @@
 # sha256 below; FFMPEG_TARBALL / OPENCV_SDIST name local copies instead (offline builds).
 # Needs: a C/C++ toolchain, cmake, nasm, pkg-config. About 25 min on 2 cores.
 set -euo pipefail
+shopt -s inherit_errexit  # a failure inside $(...) stops the script too
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 OUT=${OUT:-build/opencv-min}
 JOBS=${JOBS:-$(nproc)}
 
 FFMPEG_VERSION=5.1.9
-# Upstream's release tarball as Debian's archive keeps it (with upstream's signature beside it,
-# ffmpeg_$FFMPEG_VERSION.orig.tar.xz.asc): a pinned, long-lived URL.
-FFMPEG_URL=https://deb.debian.org/debian/pool/main/f/ffmpeg/ffmpeg_$FFMPEG_VERSION.orig.tar.xz
+# Upstream's signed release tarball. The checksum is that of the copy in Debian's archive
+# (ffmpeg_$FFMPEG_VERSION.orig.tar.xz, upstream's signature beside it), checked here; Debian's
+# pool drops it once a newer bookworm release supersedes it, hence the list: the first URL
+# whose file matches the checksum wins.
+FFMPEG_URLS="https://ffmpeg.org/releases/ffmpeg-$FFMPEG_VERSION.tar.xz
+https://deb.debian.org/debian/pool/main/f/ffmpeg/ffmpeg_$FFMPEG_VERSION.orig.tar.xz"
 FFMPEG_SHA256=d9b593bb2ba93d4b50f74177e0cdcd41747e708596367deed0c30348a71dd176
 OPENCV_VERSION=4.12.0.88
-OPENCV_URL=https://files.pythonhosted.org/packages/a4/63/6861102ec149c3cd298f4d1ea7ce9d6adbc7529221606ff1dab991a19adb/opencv-python-headless-$OPENCV_VERSION.tar.gz
+OPENCV_URLS=https://files.pythonhosted.org/packages/a4/63/6861102ec149c3cd298f4d1ea7ce9d6adbc7529221606ff1dab991a19adb/opencv-python-headless-$OPENCV_VERSION.tar.gz
 OPENCV_SHA256=cfdc017ddf2e59b6c2f53bc12d74b6b0be7ded4ec59083ea70763921af2b6c09
 
 mkdir -p "$OUT/src"
 OUT=$(cd "$OUT" && pwd)
 PREFIX=$OUT/ffmpeg
 
-fetch() {  # fetch URL SHA256 LOCAL_COPY -> prints the checked file's path
-  local url=$1 sha=$2 local_copy=$3 file
-  file=$OUT/src/$(basename "$url")
-  if [ -n "$local_copy" ]; then cp "$local_copy" "$file"; fi
-  if [ ! -f "$file" ]; then curl -fsSL -o "$file" "$url"; fi
-  echo "$sha  $file" | sha256sum -c --quiet - >&2 || {
-    echo "checksum mismatch: $file (expected $sha)" >&2
-    exit 1
-  }
+fetch() {  # fetch NAME SHA256 LOCAL_COPY URL... -> the path of a file with that checksum
+  local name=$1 sha=$2 local_copy=$3 file url
+  shift 3
+  file=$OUT/src/$name
+  matches() { echo "$sha  $1" | sha256sum -c --quiet - >/dev/null 2>&1; }
+  if [ -n "$local_copy" ]; then
+    cp "$local_copy" "$file.part" && mv "$file.part" "$file" || return 1
+  fi
+  if [ -f "$file" ] && ! matches "$file"; then
+    echo "discarding $file: not the expected file (sha256 $sha)" >&2
+    rm -f "$file"
+  fi
+  for url in "$@"; do
+    [ -f "$file" ] && break
+    if curl -fsSL -o "$file.part" "$url" && matches "$file.part"; then
+      mv "$file.part" "$file"
+    else
+      echo "not usable: $url (download failed or checksum differs)" >&2
+      rm -f "$file.part"
+    fi
+  done
+  if [ ! -f "$file" ]; then
+    echo "no source of $name with sha256 $sha" >&2
+    return 1
+  fi
   echo "$file"
 }
 
 start=$(date +%s)
 echo "== FFmpeg $FFMPEG_VERSION (static, decoding only)"
-ffmpeg_tar=$(fetch "$FFMPEG_URL" "$FFMPEG_SHA256" "${FFMPEG_TARBALL:-}")
+# shellcheck disable=SC2086  # the URL lists split on white space on purpose
+ffmpeg_tar=$(fetch "ffmpeg-$FFMPEG_VERSION.tar.xz" "$FFMPEG_SHA256" "${FFMPEG_TARBALL:-}" $FFMPEG_URLS)
 rm -rf "$OUT/src/ffmpeg-$FFMPEG_VERSION" "$PREFIX"
 tar -C "$OUT/src" -xJf "$ffmpeg_tar"
 (
@@ -68,14 +89,19 @@ tar -C "$OUT/src" -xJf "$ffmpeg_tar"
 )
 
 echo "== OpenCV $OPENCV_VERSION (core, imgproc, imgcodecs, videoio + Python bindings)"
-opencv_tar=$(fetch "$OPENCV_URL" "$OPENCV_SHA256" "${OPENCV_SDIST:-}")
+opencv_tar=$(fetch "opencv-python-headless-$OPENCV_VERSION.tar.gz" "$OPENCV_SHA256" \
+  "${OPENCV_SDIST:-}" $OPENCV_URLS)
 rm -rf "$OUT/src/opencv-python-headless-$OPENCV_VERSION" "$OUT/wheel"
 tar -C "$OUT/src" -xzf "$opencv_tar"
 # The typing stubs cannot be generated for a subset of modules (they name features2d's types),
 # so the package's setup.py must not insist on them.
+setup_py=$OUT/src/opencv-python-headless-$OPENCV_VERSION/setup.py
 sed -i -e 's|\[ r"python/cv2/py.typed" \] if sys.version_info >= (3, 6) else \[\]|[]|' \
-  -e 's|rearrange_cmake_output_data\["cv2.typing"\] = |pass  # |' \
-  "$OUT/src/opencv-python-headless-$OPENCV_VERSION/setup.py"
+  -e 's|rearrange_cmake_output_data\["cv2.typing"\] = |pass  # |' "$setup_py"
+if grep -q 'py.typed' "$setup_py" || ! grep -q 'pass  # \["python/cv2"' "$setup_py"; then
+  echo "$setup_py changed upstream: the typing-stub edit above no longer applies" >&2
+  exit 1
+fi
 off() { for name in "$@"; do printf -- '-D%s=OFF ' "$name"; done; }
 CMAKE_ARGS="-DBUILD_LIST=core,imgproc,imgcodecs,videoio,python3 -DWITH_FFMPEG=ON \
   -DBUILD_PNG=ON -DBUILD_JPEG=ON -DBUILD_ZLIB=ON -DWITH_PNG=ON -DWITH_JPEG=ON \

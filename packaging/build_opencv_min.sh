@@ -8,7 +8,8 @@
 # FFmpeg). This builds exactly those, against a static FFmpeg reduced to reading video files:
 #   demuxers  mov/mp4, matroska/webm, avi, mpegts, mpegps, flv, raw h264/hevc/m4v/mjpeg
 #   decoders  h264, hevc, mpeg4, mpeg1/2, h263, msmpeg4, vp8, vp9, mjpeg   (no AV1: FFmpeg 5.1
-#             has no software AV1 decoder of its own; the PyPI wheel takes libaom's)
+#             has no software AV1 decoder of its own; PyPI's wheel bundles libaom, yet its
+#             FFmpeg picks the hardware-only native decoder, so it reads no AV1 frame on a CPU)
 #   no encoders, muxers, network, devices or filters.
 #
 # Output: $OUT/wheel/opencv_python_headless-<version>-*.whl (build_linux.sh installs it when

@@ -16,11 +16,6 @@ from typing import Any
 from sam2_annotator.engine.cache_sources import FileSignature
 
 
-def file_signature(path: str) -> FileSignature | None:
-    """The file's path, size and modification time; ``None`` when it cannot be read."""
-    return FileSignature.of(path)
-
-
 @dataclass(frozen=True)
 class Preloaded:
     path: str
@@ -45,7 +40,7 @@ class PreloadSlot:
         """The payload offered for ``path`` if the file is unchanged since; the slot empties."""
         with self._lock:
             item, self._item = self._item, None
-        if item is None or item.path != path or file_signature(path) != item.signature:
+        if item is None or item.path != path or FileSignature.of(path) != item.signature:
             return None
         return item.payload
 

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
-from sam2_annotator.app.preload import PreloadSlot, file_signature
+from sam2_annotator.app.preload import PreloadSlot
 from sam2_annotator.app.worker_state import (
     DEFAULT_MEMORY_BYTES,
     EMBEDDING_BYTES,
@@ -435,7 +435,7 @@ class InferenceWorker(QObject):
             if preloaded is not None:
                 rgb, key, pyramid = preloaded
             else:
-                signature = file_signature(path)
+                signature = FileSignature.of(path)
                 rgb = load_image(path)
                 key = cache_key(image_hash(rgb))
                 pyramid = build_pyramid(rgb)
@@ -515,7 +515,7 @@ class InferenceWorker(QObject):
     def _prefetch_one(self, active: ActiveEncode, model: LoadedModel) -> None:
         path = active.path
         try:
-            signature = file_signature(path)
+            signature = FileSignature.of(path)
             try:
                 rgb = load_image(path)
             except UserError as exc:

@@ -45,8 +45,9 @@ def fake() -> FakeEngine:
     return FakeEngine()
 
 
-def start_fake_worker(qtbot, fake: FakeEngine, prefetch: int = 0) -> InferenceWorker:
-    worker = InferenceWorker(prefetch=prefetch, engine_factory=fake.factory)
+def start_fake_worker(qtbot, fake: FakeEngine, prefetch: int = 0, **options) -> InferenceWorker:
+    """A started worker on ``fake`` with its model loaded; ``options`` go to the worker."""
+    worker = InferenceWorker(prefetch=prefetch, engine_factory=fake.factory, **options)
     worker.start()
     with qtbot.waitSignal(worker.model_loaded, timeout=FAKE_MS):
         worker.load_model(FAKE_MODEL)
@@ -340,18 +341,10 @@ def test_the_next_image_is_shown_from_the_prefetch_without_decoding_it_again(
         assert worker.shutdown()
 
 
-def _fake_worker_with_grace(qtbot, fake: FakeEngine, grace_s: float) -> InferenceWorker:
-    worker = InferenceWorker(prefetch=1, engine_factory=fake.factory, first_click_grace_s=grace_s)
-    worker.start()
-    with qtbot.waitSignal(worker.model_loaded, timeout=FAKE_MS):
-        worker.load_model(FAKE_MODEL)
-    return worker
-
-
 def test_the_first_click_on_a_prefetched_image_decodes_before_the_next_prefetch(
     qtbot, fake, image_dir
 ) -> None:
-    worker = _fake_worker_with_grace(qtbot, fake, grace_s=60.0)
+    worker = start_fake_worker(qtbot, fake, prefetch=1, first_click_grace_s=60.0)
     results: list[DecodeResult] = []
     worker.decoded.connect(results.append)
     try:
@@ -373,7 +366,7 @@ def test_the_first_click_on_a_prefetched_image_decodes_before_the_next_prefetch(
 
 
 def test_without_a_click_the_prefetch_resumes_after_the_grace(qtbot, fake, image_dir) -> None:
-    worker = _fake_worker_with_grace(qtbot, fake, grace_s=0.3)
+    worker = start_fake_worker(qtbot, fake, prefetch=1, first_click_grace_s=0.3)
     try:
         truck, groceries, cars = _paths(image_dir, "truck", "groceries", "cars")
         fake.release_all()

@@ -23,7 +23,7 @@ from sam2_annotator.gui.worker import (
     next_request_id,
 )
 from tests.gui.fake_engine import FakeEngine
-from tests.gui.test_worker import FAKE_MODEL, FAKE_MS, _answered, _point
+from tests.gui.test_worker import FAKE_MS, _answered, _point, start_fake_worker
 
 
 class DiskFake(FakeEngine):
@@ -32,20 +32,12 @@ class DiskFake(FakeEngine):
     model_key = "ab" * 32
 
 
-def _worker(qtbot, fake: FakeEngine, cache_dir: Path) -> InferenceWorker:
-    worker = InferenceWorker(prefetch=0, engine_factory=fake.factory, disk_cache_dir=cache_dir)
-    worker.start()
-    with qtbot.waitSignal(worker.model_loaded, timeout=FAKE_MS):
-        worker.load_model(FAKE_MODEL)
-    return worker
-
-
 def _encode_into(qtbot, cache_dir: Path, path: str) -> None:
     """One session that shows ``path`` once: its embedding and its file's hint go to disk."""
     fake = DiskFake()
     fake.watch(path)  # named in the records
     fake.release_all()
-    worker = _worker(qtbot, fake, cache_dir)
+    worker = start_fake_worker(qtbot, fake, disk_cache_dir=cache_dir)
     try:
         worker.set_focus(path, [])
         qtbot.waitUntil(lambda: worker.is_encoded(path), timeout=FAKE_MS)
@@ -90,7 +82,7 @@ def test_a_reopened_image_is_read_from_disk_while_its_pixels_decode(
     monkeypatch.setattr(worker_module, "load_image", load)
     fake = DiskFake()
     fake.watch(truck)
-    worker = _worker(qtbot, fake, cache)
+    worker = start_fake_worker(qtbot, fake, disk_cache_dir=cache)
     try:
         result = _first_mask(qtbot, worker, truck)
         assert order[:2] == ["embedding read", "pixels decoded"]
@@ -123,7 +115,7 @@ def test_a_wrong_hint_is_never_used(qtbot, image_dir, tmp_path, monkeypatch) -> 
     fake = DiskFake()
     fake.watch(truck)
     fake.release_all()
-    worker = _worker(qtbot, fake, cache)
+    worker = start_fake_worker(qtbot, fake, disk_cache_dir=cache)
     try:
         result = _first_mask(qtbot, worker, truck)
         assert requested[0] == cars_key  # the hint was followed...
@@ -158,17 +150,14 @@ def test_an_image_read_from_disk_gets_its_first_click_before_the_next_prefetch(
     fake = DiskFake()
     fake.watch(truck, groceries)
     fake.release_all()
-    worker = InferenceWorker(
-        prefetch=1, engine_factory=fake.factory, disk_cache_dir=cache, first_click_grace_s=60.0
+    worker = start_fake_worker(
+        qtbot, fake, prefetch=1, disk_cache_dir=cache, first_click_grace_s=60.0
     )
-    worker.start()
     events: list[EncodeEvent] = []
     results: list[DecodeResult] = []
     worker.encode_event.connect(events.append)
     worker.decoded.connect(results.append)
     try:
-        with qtbot.waitSignal(worker.model_loaded, timeout=FAKE_MS):
-            worker.load_model(FAKE_MODEL)
         with qtbot.waitSignal(worker.image_loaded, timeout=FAKE_MS):
             worker.set_focus(truck, [groceries])
         shown.set()

@@ -30,9 +30,11 @@ def _exporter_fingerprint() -> str:
     """Changes whenever the exporter or torch/sam2 change, so a stale export is never reused."""
     import torch
 
-    from sam2_annotator.models import export
+    from sam2_annotator.models import export, export_attention
 
-    digest = hashlib.sha256(Path(export.__file__).read_bytes())
+    digest = hashlib.sha256()
+    for module in (export, export_attention):
+        digest.update(Path(module.__file__).read_bytes())
     digest.update(torch.__version__.encode())
     return digest.hexdigest()[:12]
 

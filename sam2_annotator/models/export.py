@@ -17,11 +17,9 @@ The graphs follow the samexporter names shared by most third-party tools:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import logging
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +28,7 @@ from sam2_annotator import __version__
 from sam2_annotator.engine.manifest import FileEntry, Manifest, sha256_file
 from sam2_annotator.engine.types import INPUT_SIZE, LOW_RES
 from sam2_annotator.errors import ModelError, UserError
+from sam2_annotator.models.export_attention import encoder_attention_for_onnx
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -51,8 +50,6 @@ DECODER_INPUTS = (
     "has_mask_input",
 )
 DECODER_OUTPUTS = ("masks", "iou_predictions")
-#: Query rows per attention block in the exported encoder (see :func:`_query_chunked_attention`).
-ATTENTION_QUERY_ROWS = 1024
 INSTALL_HINT = (
     "exporting needs the export extra: pip install 'sam2-annotator[export]' and "
     "SAM2_BUILD_CUDA=0 pip install --no-deps --no-build-isolation sam2==1.1.0"
@@ -266,36 +263,9 @@ def export_folder(
     return manifest, video_manifest
 
 
-@contextlib.contextmanager
-def _query_chunked_attention(torch: Any, rows: int = ATTENTION_QUERY_ROWS) -> Iterator[None]:
-    """Trace ``scaled_dot_product_attention`` over at most ``rows`` queries at a time.
-
-    Hiera's global-attention blocks attend over all 64x64 = 4,096 tokens: traced whole, ONNX
-    Runtime holds the 4,096 x 4,096 score matrix per head (and its softmax) at once, which was
-    the encoder's peak memory (~270 MB above the chunked graph's; docs/BENCHMARKS.md, "Memory").
-    Softmax is per query row, so attention over a slice of the queries against all keys is
-    exactly the matching rows of the full result: the chunked graph computes the same numbers
-    (measured bit-identical outputs) and was not slower.
-    """
-    functional = torch.nn.functional
-    original = functional.scaled_dot_product_attention
-
-    def chunked(q: Any, k: Any, v: Any, *args: Any, **kwargs: Any) -> Any:
-        if q.shape[-2] <= rows or args or kwargs.get("attn_mask") is not None:
-            return original(q, k, v, *args, **kwargs)
-        parts = [original(part, k, v, **kwargs) for part in q.split(rows, dim=-2)]
-        return torch.cat(parts, dim=-2)
-
-    functional.scaled_dot_product_attention = chunked
-    try:
-        yield
-    finally:
-        functional.scaled_dot_product_attention = original
-
-
 def _export_encoder(torch: Any, wrapper: Any, path: Path) -> None:
     image = torch.randn(1, 3, INPUT_SIZE, INPUT_SIZE)
-    with _query_chunked_attention(torch):
+    with encoder_attention_for_onnx(torch):
         _trace_encoder(torch, wrapper, image, path)
 
 

@@ -26,6 +26,29 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_id() -> dict[str, Any] | None:
+    """Vendor, family and model numbers (Linux ``/proc/cpuinfo``), or None.
+
+    VMs often report only "AMD EPYC" as the model name; the family tells Zen 3/4 (25) from
+    Zen 5 (26), which differ in how wide their AVX-512 units really are (see ``bench/peak.py``).
+    """
+    try:
+        text = _CPUINFO.read_text(errors="replace")
+    except OSError:
+        return None
+    keys = {"vendor_id": "vendor", "cpu family": "family", "model": "model"}
+    found: dict[str, Any] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        name = keys.get(key.strip())
+        if name and name not in found:
+            value = value.strip()
+            found[name] = int(value) if value.isdigit() else value
+        if len(found) == len(keys):
+            return found
+    return found or None
+
+
 #: ``/proc/cpuinfo`` flags that decide which int8 (and fp32) kernels ONNX Runtime's MLAS picks.
 ISA_FLAGS: tuple[str, ...] = (
     "avx2",
@@ -122,6 +145,7 @@ def machine_info() -> dict[str, Any]:
 
     return {
         "cpu": cpu_model(),
+        "cpu_id": cpu_id(),
         "cpus": usable_cpus(),
         "isa": isa_info(),
         "platform": platform.platform(),

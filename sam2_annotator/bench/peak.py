@@ -2,8 +2,9 @@
 
 *Nominal*: cores x FLOP per cycle x clock. The FLOP per cycle per core is an assumption from the
 ISA flags: two fused multiply-add pipes of the widest vector unit (AVX-512: 2 x 16 lanes x 2 =
-64; AVX2 + FMA: 32; otherwise 8). Some CPUs with AVX-512 have one 512-bit pipe or split it in two
-256-bit halves (Zen 4, many Xeon Silver), so the nominal figure is an upper bound there. The
+64; AVX2 + FMA: 32; otherwise 8). AMD Zen 4 runs AVX-512 on two 256-bit pipes and is counted at
+32 (``HALF_WIDTH_AVX512``); other CPUs with one 512-bit pipe (many Xeon Silver) are not
+recognised, so the nominal figure is an upper bound there. The
 clock is ``/proc/cpuinfo``'s ``cpu MHz`` (the base clock in most VMs; turbo can exceed it).
 
 *Measured*: the best of a few large float32 matrix products through numpy's BLAS on all cores,
@@ -20,17 +21,32 @@ from typing import Any
 
 import numpy as np
 
-from sam2_annotator.bench.environment import cpu_flags, usable_cpus
+from sam2_annotator.bench.environment import cpu_flags, cpu_id, usable_cpus
 
 log = logging.getLogger(__name__)
 
 _CPUINFO = Path("/proc/cpuinfo")
 
 
-def flop_per_cycle(flags: frozenset[str] | None) -> tuple[float, str]:
-    """fp32 FLOP per cycle per core assumed from the ISA flags, and the assumption in words."""
+#: (vendor, family) of CPUs whose AVX-512 runs on 256-bit FMA pipes: each 512-bit instruction
+#: is split into two halves, so they have the FLOP per cycle of AVX2. AMD family 25 is Zen 3
+#: (no AVX-512) and Zen 4 (AVX-512 on two 256-bit FMA pipes).
+HALF_WIDTH_AVX512: frozenset[tuple[str, int]] = frozenset({("AuthenticAMD", 25)})
+
+
+def flop_per_cycle(
+    flags: frozenset[str] | None, cpu: dict[str, Any] | None = None
+) -> tuple[float, str]:
+    """fp32 FLOP per cycle per core assumed from the ISA flags (and the CPU family, for the
+    AVX-512 CPUs known to split 512-bit work on 256-bit pipes), and the assumption in words."""
     if flags is None:
         return 8.0, "ISA unknown: 2 x 128-bit FMA assumed"
+    family = (cpu or {}).get("vendor"), (cpu or {}).get("family")
+    if "avx512f" in flags and family in HALF_WIDTH_AVX512:
+        return 32.0, (
+            f"AVX-512 split on 2 x 256-bit FMA pipes ({family[0]} family {family[1]}, Zen 4: "
+            "8 lanes x 2 FLOP x 2)"
+        )
     if "avx512f" in flags:
         return 64.0, "AVX-512: 2 x 512-bit FMA pipes assumed (16 lanes x 2 FLOP x 2)"
     if "avx2" in flags and "fma" in flags:
@@ -88,7 +104,7 @@ class Fp32Peak:
 def fp32_peak(measure: bool = True) -> Fp32Peak:
     """The nominal peak of the CPUs this process may use, and (``measure``) an sgemm ceiling."""
     cores = usable_cpus()
-    per_cycle, assumption = flop_per_cycle(cpu_flags())
+    per_cycle, assumption = flop_per_cycle(cpu_flags(), cpu_id())
     ghz = cpu_ghz()
     nominal = None if ghz is None else cores * per_cycle * ghz
     measured = round(measured_sgemm_gflops(), 1) if measure else None

@@ -110,7 +110,11 @@ def machine_line(machine: dict[str, Any]) -> str:
     """``CPU (n CPUs; ISA flags)`` as the result tables name the machine."""
     isa = machine.get("isa")
     flags = f"; {isa_summary(isa)}" if isa else ""
-    return f"{machine['cpu']} ({machine['cpus']} CPUs{flags})"
+    ident = machine.get("cpu_id") or {}
+    family = ""
+    if "family" in ident:
+        family = f"family {ident['family']} model {ident.get('model', '?')}, "
+    return f"{machine['cpu']} ({family}{machine['cpus']} CPUs{flags})"
 
 
 def bench_markdown(results: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ import pytest
 
 from sam2_annotator.bench import environment
 from sam2_annotator.bench.environment import ISA_FLAGS, isa_info, isa_summary, machine_info
+from sam2_annotator.bench.peak import flop_per_cycle
 from sam2_annotator.bench.report import machine_line
 
 ZEN3 = "fpu sse sse2 ssse3 sse4_1 sse4_2 avx f16c fma avx2 bmi2 sha_ni vaes"
@@ -37,17 +38,21 @@ def test_isa_info_names_the_int8_kernel_family(flags: str, int8_dot: str, amx: b
 def test_flags_are_read_from_proc_cpuinfo(tmp_path, monkeypatch) -> None:
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(
-        f"processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: {ZEN3}\n\n", encoding="utf-8"
+        f"processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\n"
+        f"model name\t: AMD EPYC 7B13\nflags\t\t: {ZEN3}\n\n",
+        encoding="utf-8",
     )
     monkeypatch.setattr(environment, "_CPUINFO", cpuinfo)
     assert environment.cpu_model() == "AMD EPYC 7B13"
     assert environment.cpu_flags() == frozenset(ZEN3.split())
     machine = machine_info()
     assert machine["cpu"] == "AMD EPYC 7B13"
+    assert machine["cpu_id"] == {"vendor": "AuthenticAMD", "family": 25, "model": 1}
     assert machine["isa"]["avx2"] is True and machine["isa"]["avx512f"] is False
     assert machine["isa"]["int8_dot"] == "vpmaddubsw"
     line = machine_line(machine)
-    assert line.startswith("AMD EPYC 7B13 (") and "no avx512f, avx512_vnni, avx_vnni, amx" in line
+    assert line.startswith("AMD EPYC 7B13 (family 25 model 1, ")
+    assert "no avx512f, avx512_vnni, avx_vnni, amx" in line
 
 
 def test_unknown_flags_are_recorded_as_unknown(tmp_path, monkeypatch) -> None:
@@ -62,3 +67,19 @@ def test_this_machine_is_described() -> None:
     machine = machine_info()
     assert machine["cpu"] and machine["cpus"] >= 1
     assert {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx", "int8_dot"} <= set(machine["isa"])
+
+
+@pytest.mark.parametrize(
+    ("flags", "cpu", "per_cycle"),
+    [
+        ("avx2 fma", {"vendor": "AuthenticAMD", "family": 25}, 32.0),  # Zen 3
+        ("avx2 fma avx512f", {"vendor": "AuthenticAMD", "family": 25}, 32.0),  # Zen 4: split
+        ("avx2 fma avx512f", {"vendor": "AuthenticAMD", "family": 26}, 64.0),  # Zen 5
+        ("avx2 fma avx512f", {"vendor": "GenuineIntel", "family": 6}, 64.0),
+        ("avx2 fma avx512f", None, 64.0),  # family unknown: the upper bound
+        ("sse2", None, 8.0),
+    ],
+)
+def test_fp32_flop_per_cycle_knows_zen4_splits_avx512(flags, cpu, per_cycle) -> None:
+    got, assumption = flop_per_cycle(frozenset(flags.split()), cpu)
+    assert got == per_cycle and assumption

@@ -1,6 +1,11 @@
 """Where the fp32 encoder's time goes, and what the levers buy (docs/BENCHMARKS.md, "fp32 encoder").
 
-    python docs/benchmarks/encoder_profile.py --rounds 8 --out encoder_profile.json
+    python docs/benchmarks/encoder_profile.py --rounds 8 --out encoder_profile.json \
+        [--baseline OLD/encoder.onnx]
+
+``--baseline``: an encoder exported by an earlier exporter from the same weights (e.g. a
+checkout's ``export_cached()`` before a graph rewrite), profiled and timed as one more variant
+with the app's session options, so a rewrite's effect comes from the same alternated loop.
 
 1. FLOPs of the encoder (PyTorch's FlopCounterMode on the exporter's own module: matmuls,
    convolutions and SDPA, 2 FLOP per multiply-accumulate) and the CPU's fp32 peak, both
@@ -46,6 +51,7 @@ def options(**overrides) -> ort.SessionOptions:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = os.cpu_count() or 1
+    opts.enable_mem_pattern = False  # as the app's sessions (engine/providers.py)
     entries = {"session.intra_op.allow_spinning": "0"} | overrides
     for key, value in entries.items():
         opts.add_session_config_entry(key, value)
@@ -91,6 +97,7 @@ def main() -> int:
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--flops-only", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("encoder_profile.json"))
+    parser.add_argument("--baseline", type=Path, help="an earlier export's encoder.onnx")
     args = parser.parse_args()
 
     folder = export_cached()
@@ -127,6 +134,9 @@ def main() -> int:
             "sam2_fused": (fused_sam2(files.encoder, Path(tmp) / "fused.onnx"), options()),
             "spinning": (files.encoder, options(**{"session.intra_op.allow_spinning": "1"})),
         }
+        if args.baseline:
+            spinning = {"session.intra_op.allow_spinning": "1"}
+            variants["baseline_spinning"] = (args.baseline, options(**spinning))
         result["profiles"] = {}
         for name, (path, opts) in variants.items():
             prof = profile_by_op_type(path, feed, runs=args.profile_runs, warmup=2, options=opts)

@@ -14,16 +14,24 @@ log = logging.getLogger(__name__)
 _CPUINFO = Path("/proc/cpuinfo")
 
 
-def cpu_model() -> str:
-    """The CPU's marketing name (Linux ``/proc/cpuinfo``), else what ``platform`` knows."""
+def cpuinfo_fields() -> dict[str, str]:
+    """``key: value`` pairs of Linux ``/proc/cpuinfo`` (the first occurrence of each key, i.e.
+    the first CPU's), or ``{}`` where there is no such file."""
     try:
         text = _CPUINFO.read_text(errors="replace")
     except OSError:  # not Linux
-        text = ""
+        return {}
+    fields: dict[str, str] = {}
     for line in text.splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux ``/proc/cpuinfo``), else what ``platform`` knows."""
+    return cpuinfo_fields().get("model name") or platform.processor() or platform.machine()
 
 
 def cpu_id() -> dict[str, Any] | None:
@@ -32,20 +40,13 @@ def cpu_id() -> dict[str, Any] | None:
     VMs often report only "AMD EPYC" as the model name; the family tells Zen 3/4 (25) from
     Zen 5 (26), which differ in how wide their AVX-512 units really are (see ``bench/peak.py``).
     """
-    try:
-        text = _CPUINFO.read_text(errors="replace")
-    except OSError:
-        return None
+    fields = cpuinfo_fields()
     keys = {"vendor_id": "vendor", "cpu family": "family", "model": "model"}
-    found: dict[str, Any] = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        name = keys.get(key.strip())
-        if name and name not in found:
-            value = value.strip()
-            found[name] = int(value) if value.isdigit() else value
-        if len(found) == len(keys):
-            return found
+    found = {
+        name: int(fields[key]) if fields[key].isdigit() else fields[key]
+        for key, name in keys.items()
+        if key in fields
+    }
     return found or None
 
 
@@ -66,13 +67,10 @@ ISA_FLAGS: tuple[str, ...] = (
 
 def cpu_flags() -> frozenset[str] | None:
     """The CPU's feature flags (Linux ``/proc/cpuinfo``, else py-cpuinfo if installed), or None."""
-    try:
-        text = _CPUINFO.read_text(errors="replace")
-    except OSError:
-        text = ""
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):  # x86 / ARM spelling
-            return frozenset(line.split(":", 1)[1].split())
+    fields = cpuinfo_fields()
+    for key in ("flags", "Features"):  # x86 / ARM spelling
+        if key in fields:
+            return frozenset(fields[key].split())
     return _py_cpuinfo_flags()
 
 

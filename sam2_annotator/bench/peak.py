@@ -16,17 +16,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sam2_annotator.bench.environment import cpu_flags, cpu_id, usable_cpus
+from sam2_annotator.bench.environment import cpu_flags, cpu_id, cpuinfo_fields, usable_cpus
 
 log = logging.getLogger(__name__)
-
-_CPUINFO = Path("/proc/cpuinfo")
-
 
 #: (vendor, family) of CPUs whose AVX-512 runs on 256-bit FMA pipes: each 512-bit instruction
 #: is split into two halves, so they have the FLOP per cycle of AVX2. AMD family 25 is Zen 3
@@ -56,17 +52,11 @@ def flop_per_cycle(
 
 def cpu_ghz() -> float | None:
     """The clock ``/proc/cpuinfo`` reports (GHz), or None."""
+    mhz = cpuinfo_fields().get("cpu MHz")
     try:
-        text = _CPUINFO.read_text(errors="replace")
-    except OSError:
+        return None if mhz is None else float(mhz) / 1000.0
+    except ValueError:
         return None
-    for line in text.splitlines():
-        if line.startswith("cpu MHz"):
-            try:
-                return float(line.split(":", 1)[1]) / 1000.0
-            except ValueError:
-                return None
-    return None
 
 
 def measured_sgemm_gflops(n: int = 2048, reps: int = 5) -> float:

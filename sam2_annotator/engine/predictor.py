@@ -180,9 +180,10 @@ class Sam2Engine:
         which the window would otherwise spend on the user's first click after opening.
         """
         start = time.perf_counter()
-        centre = np.array([[512.0, 512.0]], np.float32)
+        centre = np.full((1, 2), INPUT_SIZE / 2, np.float32)
         try:
-            self.decode_raw(Embedding.zeros((1024, 1024)), Prompt(centre, np.array([1], np.int64)))
+            blank = Embedding.zeros((INPUT_SIZE, INPUT_SIZE))
+            self.decode_raw(blank, Prompt(centre, np.array([1], np.int64)))
         except _ORT_RUN_ERRORS as exc:  # loads, but cannot run: say so at load time
             raise ModelError(f"the decoder {self.files.decoder.name} cannot run: {exc}") from exc
         return (time.perf_counter() - start) * 1000.0

@@ -30,10 +30,10 @@ def _exporter_fingerprint() -> str:
     """Changes whenever the exporter or torch/sam2 change, so a stale export is never reused."""
     import torch
 
-    from sam2_annotator.models import export, export_attention
+    from sam2_annotator.models import export, export_attention, export_neck
 
     digest = hashlib.sha256()
-    for module in (export, export_attention):
+    for module in (export, export_attention, export_neck):
         digest.update(Path(module.__file__).read_bytes())
     digest.update(torch.__version__.encode())
     return digest.hexdigest()[:12]

@@ -7,8 +7,9 @@ The graphs follow the samexporter names shared by most third-party tools:
 
 * encoder ``image`` [1,3,1024,1024] -> ``high_res_feats_0`` [1,32,256,256],
   ``high_res_feats_1`` [1,64,128,128], ``image_embed`` [1,256,64,64]; ``conv_s0``/``conv_s1`` of
-  the mask decoder and ``no_mem_embed`` are folded in, exactly as ``SAM2ImagePredictor.set_image``
-  computes its features;
+  the mask decoder and ``no_mem_embed`` are folded in, as ``SAM2ImagePredictor.set_image``
+  computes its features (each ``conv_s*`` composed with the neck's lateral 1x1 convolution into
+  one, ``export_neck``);
 * decoder ``image_embed, high_res_feats_0, high_res_feats_1, point_coords [1,N,2] f32,
   point_labels [1,N] f32, mask_input [1,1,256,256], has_mask_input [1]`` -> ``masks``
   [1,4,256,256] (low-res logits of all four mask tokens, token 0 = single-mask output),
@@ -29,6 +30,7 @@ from sam2_annotator.engine.manifest import FileEntry, Manifest, sha256_file
 from sam2_annotator.engine.types import INPUT_SIZE, LOW_RES
 from sam2_annotator.errors import ModelError, UserError
 from sam2_annotator.models.export_attention import encoder_attention_for_onnx
+from sam2_annotator.models.export_neck import high_res_projections_folded
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -265,7 +267,7 @@ def export_folder(
 
 def _export_encoder(torch: Any, wrapper: Any, path: Path) -> None:
     image = torch.randn(1, 3, INPUT_SIZE, INPUT_SIZE)
-    with encoder_attention_for_onnx(torch):
+    with encoder_attention_for_onnx(torch), high_res_projections_folded(torch, wrapper.model):
         _trace_encoder(torch, wrapper, image, path)
 
 

@@ -8,7 +8,7 @@
 # carries at most 64 MiB, while onnxruntime-gpu's wheel is ~255 MB (its CUDA provider library
 # alone is 284 MB unpacked). `prepare` downloads the wheels for the device's Python (3.12, see
 # /work/.library/device/KINDS.md) and splits onnxruntime-gpu into parts of 56 MiB under
-# .gpu_carry/ (ignored by git). Carry one part per `run` call, e.g. with the command
+# .gpu_carry/ (in .gitignore). Carry one part per `run` call, e.g. with the command
 # `ls -l .gpu_carry`: ignored paths a call leaves on the device stay there while the machine is
 # warm (30 s), so make the calls back to back. The last call carries the last part and
 # .gpu_carry/extra and runs `device`. `prepare` prints the calls.
@@ -32,7 +32,6 @@ prepare() {
   local wheel=(--no-deps --only-binary :all: --python-version 3.12 --implementation cp
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64
     --platform manylinux2014_x86_64)
-  grep -qx '/.gpu_carry/' .git/info/exclude 2>/dev/null || echo '/.gpu_carry/' >>.git/info/exclude
   rm -rf "$CARRY" && mkdir -p "$CARRY/extra/wheels" "$CARRY/ort" "$CARRY/extra/images"
   "$pip" download -q "${wheel[@]}" -d "$CARRY/ort" "$ORT_GPU"
   "$pip" download -q "${wheel[@]}" -d "$CARRY/extra/wheels" "pycocotools==2.0.11" \

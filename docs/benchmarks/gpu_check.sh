@@ -13,8 +13,8 @@
 # warm (30 s), so make the calls back to back. The last call carries the last part and
 # .gpu_carry/extra and runs `device`. `prepare` prints the calls.
 #
-# `device` installs everything into a venv over the image's own packages (numpy, torch, onnx,
-# OpenCV), exports the random-init tiny model with the image's torch, converts it to fp16, runs
+# `device` installs onnxruntime-gpu and the app's missing dependencies into a folder put ahead
+# of the image's own packages (numpy, torch, onnx, OpenCV) on PYTHONPATH, exports the random-init tiny model with the image's torch, converts it to fp16, runs
 # `bench` with --providers cuda and tensorrt at fp32 and fp16, and `eval --compare` fp16 vs fp32
 # on CUDA. A step that fails is logged and the next one runs. Results come back in $OUT (at most
 # 8 files): bench_<provider>_<precision>.json, eval_fp16_cuda.json, log.txt.

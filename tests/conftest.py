@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -27,16 +26,10 @@ def _cache_root() -> Path:
 
 
 def _exporter_fingerprint() -> str:
-    """Changes whenever the exporter or torch/sam2 change, so a stale export is never reused."""
-    import torch
+    """Changes whenever the exporter or torch change, so a stale export is never reused."""
+    from sam2_annotator.models.export import exporter_fingerprint
 
-    from sam2_annotator.models import export, export_attention, export_neck
-
-    digest = hashlib.sha256()
-    for module in (export, export_attention, export_neck):
-        digest.update(Path(module.__file__).read_bytes())
-    digest.update(torch.__version__.encode())
-    return digest.hexdigest()[:12]
+    return exporter_fingerprint()
 
 
 def export_cached(config: str = TEST_CONFIG, seed: int = TEST_SEED) -> Path:

@@ -19,6 +19,8 @@ The graphs follow the samexporter names shared by most third-party tools:
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import importlib
 import logging
 import warnings
 from dataclasses import dataclass
@@ -52,6 +54,8 @@ DECODER_INPUTS = (
     "has_mask_input",
 )
 DECODER_OUTPUTS = ("masks", "iou_predictions")
+#: The modules whose code decides what the image graphs hold.
+EXPORTER_MODULES = ("export", "export_attention", "export_neck")
 INSTALL_HINT = (
     "exporting needs the export extra: pip install 'sam2-annotator[export]' and "
     "SAM2_BUILD_CUDA=0 pip install --no-deps --no-build-isolation sam2==1.1.0"
@@ -198,6 +202,19 @@ def torch_wrappers() -> tuple[type, type]:
             return masks, iou_pred
 
     return EncoderWrapper, DecoderWrapper
+
+
+def exporter_fingerprint(*more_modules: str) -> str:
+    """12 hex digits that change with torch's version and the code of :data:`EXPORTER_MODULES`
+    and ``more_modules`` (names under ``sam2_annotator.models``): a cached export with another
+    fingerprint is stale. Reads torch's version from its metadata, without importing it."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(version("torch").encode())
+    for name in (*EXPORTER_MODULES, *more_modules):
+        module = importlib.import_module(f"sam2_annotator.models.{name}")
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def export_model(

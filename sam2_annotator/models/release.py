@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import json
 import logging
 import os
@@ -222,14 +221,9 @@ def fetch_checkpoint(ckpt: Checkpoint, plan: ReleasePlan, say: Say) -> Path:
 
 def _fingerprint() -> str:
     """Changes with the exporter's code and torch, so a stale export is never reused."""
-    from importlib.metadata import version
+    from sam2_annotator.models.export import exporter_fingerprint
 
-    from sam2_annotator.models import export, export_video, precision
-
-    digest = hashlib.sha256(version("torch").encode())
-    for module in (export, export_video, precision):
-        digest.update(Path(str(module.__file__)).read_bytes())
-    return digest.hexdigest()[:12]
+    return exporter_fingerprint("export_video", "precision")
 
 
 def exported(ckpt: Checkpoint, path: Path, digest: str, plan: ReleasePlan, say: Say) -> Path:

@@ -101,3 +101,24 @@ def test_export_user_errors(tmp_path, capsys, args, message) -> None:
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_exporter_fingerprint_covers_every_exporter_module() -> None:
+    """Each ``sam2_annotator.models`` module that ``export`` imports is hashed into the
+    fingerprint of a cached export (a stale cache would hide an exporter change), and the
+    modules named on top of them count too."""
+    import ast
+    from pathlib import Path
+
+    from sam2_annotator.models import export
+
+    tree = ast.parse(Path(export.__file__).read_text())
+    imported = {
+        node.module.rsplit(".", 1)[1]
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith("sam2_annotator.models.")
+    }
+    assert imported and imported <= set(export.EXPORTER_MODULES)
+    assert export.exporter_fingerprint() != export.exporter_fingerprint("export_video")
+    assert export.exporter_fingerprint() == export.exporter_fingerprint()

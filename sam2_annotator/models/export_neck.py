@@ -22,16 +22,21 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: (neck level, the mask decoder's projection of it) as ``SAM2Base.forward_image`` applies them.
-HIGH_RES_PROJECTIONS = ((0, "conv_s0"), (1, "conv_s1"))
+#: neck level -> the mask decoder's projection of it, as ``SAM2Base.forward_image`` applies them.
+HIGH_RES_PROJECTIONS = {0: "conv_s0", 1: "conv_s1"}
 
 
 @contextlib.contextmanager
 def high_res_projections_folded(torch: Any, model: Any) -> Iterator[list[int]]:
     """For the duration of the trace, each foldable level's lateral convolution becomes the
     composed projection and the decoder's ``conv_s*`` an identity. Yields the folded levels."""
-    folded = [level for level, _ in HIGH_RES_PROJECTIONS if _foldable_level(model, level)]
-    swaps = _swaps(torch, model, folded)
+    decoder = model.sam_mask_decoder
+    folded = [level for level in HIGH_RES_PROJECTIONS if _foldable_level(model, level)]
+    swaps: list[tuple[Any, str, Any]] = []
+    for level in folded:
+        lateral, head_name = _lateral(model, level), HIGH_RES_PROJECTIONS[level]
+        swaps.append((lateral, "conv", _composed(torch, getattr(decoder, head_name), lateral.conv)))
+        swaps.append((decoder, head_name, torch.nn.Identity()))
     originals = [(parent, name, getattr(parent, name)) for parent, name, _ in swaps]
     for parent, name, module in swaps:
         setattr(parent, name, module)
@@ -43,18 +48,11 @@ def high_res_projections_folded(torch: Any, model: Any) -> Iterator[list[int]]:
             setattr(parent, name, module)
 
 
-def _swaps(torch: Any, model: Any, levels: list[int]) -> list[tuple[Any, str, Any]]:
-    swaps: list[tuple[Any, str, Any]] = []
-    neck = model.image_encoder.neck
-    top = len(neck.convs) - 1  # FpnNeck.convs runs from the lowest resolution to the highest
-    for level, head_name in HIGH_RES_PROJECTIONS:
-        if level not in levels:
-            continue
-        lateral = neck.convs[top - level]
-        head = getattr(model.sam_mask_decoder, head_name)
-        swaps.append((lateral, "conv", _composed(torch, head, lateral.conv)))
-        swaps.append((model.sam_mask_decoder, head_name, torch.nn.Identity()))
-    return swaps
+def _lateral(model: Any, level: int) -> Any:
+    """The neck's ``Sequential`` holding level ``level``'s lateral ``conv``
+    (``FpnNeck.convs`` runs from the lowest resolution to the highest)."""
+    convs = model.image_encoder.neck.convs
+    return convs[len(convs) - 1 - level]
 
 
 def _foldable_level(model: Any, level: int) -> bool:
@@ -62,13 +60,11 @@ def _foldable_level(model: Any, level: int) -> bool:
     ``conv_s*``: no top-down sum into it, and the level below takes no top-down from it."""
     if not getattr(model, "use_high_res_features_in_sam", False):
         return False
-    neck = model.image_encoder.neck
-    top_down = set(neck.fpn_top_down_levels)
+    top_down = set(model.image_encoder.neck.fpn_top_down_levels)
     if level in top_down or level - 1 in top_down:
         return False
-    top = len(neck.convs) - 1
-    head = getattr(model.sam_mask_decoder, dict(HIGH_RES_PROJECTIONS)[level])
-    return _pointwise(neck.convs[top - level].conv) and _pointwise(head)
+    head = getattr(model.sam_mask_decoder, HIGH_RES_PROJECTIONS[level])
+    return _pointwise(_lateral(model, level).conv) and _pointwise(head)
 
 
 def _pointwise(conv: Any) -> bool:
